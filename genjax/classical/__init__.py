@@ -1,0 +1,66 @@
+"""Classical latent-variable models: Gaussian mixtures by EM, probabilistic PCA, linear autoencoder.
+
+Pure jitted JAX functions over small ``flax.struct`` parameter pytrees; log-likelihoods are
+per example, in nats. See ``gmm``, ``ppca``, ``linear_ae``; ``run`` holds the experiment
+runners and ``plots`` the pictures.
+"""
+
+from genjax.classical.gmm import (
+    COVARIANCE_TYPES,
+    GaussianMixture,
+    component_log_densities,
+    em_step,
+    fit_gmm,
+    gmm_log_likelihood,
+    init_from_centres,
+    kmeans_plus_plus,
+    mixture_moments,
+    sample_gmm,
+    toy_mixture_2d,
+)
+from genjax.classical.linear_ae import (
+    init_linear_ae,
+    linear_ae_loss,
+    linear_ae_reconstruct,
+    principal_angles,
+    train_linear_ae,
+)
+from genjax.classical.ppca import (
+    PPCA,
+    fit_ppca_closed_form,
+    fit_ppca_em,
+    ppca_log_likelihood,
+    ppca_posterior_mean,
+    principal_directions,
+    sample_ppca,
+)
+from genjax.classical.run import run_gmm, run_linear_ae, run_ppca
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "PPCA",
+    "GaussianMixture",
+    "component_log_densities",
+    "em_step",
+    "fit_gmm",
+    "fit_ppca_closed_form",
+    "fit_ppca_em",
+    "gmm_log_likelihood",
+    "init_from_centres",
+    "init_linear_ae",
+    "kmeans_plus_plus",
+    "linear_ae_loss",
+    "linear_ae_reconstruct",
+    "mixture_moments",
+    "ppca_log_likelihood",
+    "ppca_posterior_mean",
+    "principal_angles",
+    "principal_directions",
+    "run_gmm",
+    "run_linear_ae",
+    "run_ppca",
+    "sample_gmm",
+    "sample_ppca",
+    "toy_mixture_2d",
+    "train_linear_ae",
+]

@@ -1,0 +1,111 @@
+"""The ``genjax`` command: train, evaluate, sample, list.
+
+    genjax train vae_digits --workdir runs/vae_digits --set train.num_steps=2000
+    genjax evaluate --workdir runs/vae_digits --set eval.iwae_samples=5000
+    genjax sample --workdir runs/vae_digits --num 64 --out samples.png
+    genjax list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genjax", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a config (resumes automatically from --workdir)")
+    t.add_argument("config", help="config name (see `genjax list`) or path to a config file")
+    t.add_argument("--workdir", required=True, help="folder for checkpoints, metrics, pictures")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set train.num_steps=100 (repeatable)")
+    t.add_argument("--distributed", action="store_true",
+                   help="call jax.distributed.initialize() first (multi-host runs)")
+
+    e = sub.add_parser("evaluate", help="evaluate the newest checkpoint of a workdir")
+    e.add_argument("--workdir", required=True)
+    e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    e.add_argument("--out", help="write the metrics as JSON here (default: workdir/eval_<step>.json)")
+
+    s = sub.add_parser("sample", help="write a grid of samples from the newest checkpoint")
+    s.add_argument("--workdir", required=True)
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    s.add_argument("--num", type=int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", help="PNG path (default: workdir/pictures/sample_cli_<step>.png)")
+    s.add_argument("--npy", help="also save the samples as a .npy array here")
+
+    sub.add_parser("list", help="list configs, methods and datasets")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        print(f"genjax {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    if args.command == "list":
+        from genjax.data import available_datasets
+        from genjax.experiments import available_configs
+        from genjax.train.method import available_methods
+
+        print("configs:  " + ", ".join(sorted(available_configs())))
+        print("methods:  " + ", ".join(available_methods()))
+        print("datasets: " + ", ".join(available_datasets()))
+        return 0
+
+    import jax
+
+    from genjax.train.loop import NonFiniteError, load_trainer, train_and_evaluate
+
+    if args.command == "train":
+        from genjax.experiments import load_config
+
+        if args.distributed:
+            jax.distributed.initialize()
+        config = load_config(args.config, args.overrides)
+        try:
+            summary = train_and_evaluate(config, args.workdir)
+        except NonFiniteError as e:
+            print(f"genjax train: {e}", file=sys.stderr)
+            return 1
+        print(json.dumps(summary, indent=2))
+        return 0 if summary["status"] == "finished" else 130
+
+    trainer = load_trainer(args.workdir, args.overrides)
+    step = int(trainer.state.step)
+    if args.command == "evaluate":
+        metrics = {"step": step, **trainer.evaluate()}
+        out = Path(args.out) if args.out else Path(args.workdir) / f"eval_{step:08d}.json"
+        out.write_text(json.dumps(metrics, indent=2))
+        print(json.dumps(metrics, indent=2))
+        return 0
+    if args.command == "sample":
+        from genjax.eval.images import save_image_grid
+
+        if args.num < 1:
+            raise ValueError(f"--num must be >= 1, got {args.num}")
+        images = trainer.method.sample(trainer.state, jax.random.key(args.seed), args.num)
+        default = Path(args.workdir) / "pictures" / f"sample_cli_{step:08d}.png"
+        out = Path(args.out) if args.out else default
+        save_image_grid(out, images)
+        if args.npy:
+            import numpy as np
+
+            np.save(args.npy, images)
+        print(f"wrote {args.num} samples from step {step} to {out}")
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""Datasets by name: ``load_dataset(name, split)`` -> an in-memory :class:`ArrayDataset`.
+
+Names (:func:`available_datasets`):
+
+* ``digits``: scikit-learn's 8x8 digits, prepared offline on first use (the default; no network).
+* ``mnist``, ``fashion_mnist``: from the original IDX ``.gz`` files (SHA-256 verified).
+* ``binarized_mnist``: Larochelle & Murray's static binarization, splits train 50000 /
+  validation 10000 / test 10000, values in {0, 1}, no labels.
+* ``cifar10`` and ``tfds:<name>[:<version>]``: TFDS's own builders (image key ``"image"``,
+  label key ``"label"`` when present).
+
+Every split is read once per process from TFDS ``array_record`` files through
+``builder.as_data_source`` (no TensorFlow), held as numpy arrays and cached. Splits accept the
+TFDS slicing syntax (``"train[:90%]"``, ``"train[:1000]+test"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import sys
+import threading
+import types
+from pathlib import Path
+
+import numpy as np
+import tensorflow_datasets as tfds
+import tqdm
+
+from genjax.data import builders, tfds_builtin
+from genjax.data.sources import ChecksumError, DataUnavailableError
+
+_OWN_BUILDERS: dict[str, type[builders.GenjaxBuilder]] = {
+    "digits": builders.GenjaxDigits,
+    "mnist": builders.GenjaxMnist,
+    "fashion_mnist": builders.GenjaxFashionMnist,
+    "binarized_mnist": builders.GenjaxBinarizedMnist,
+}
+_OWN_SPLITS = {
+    "digits": ("train", "test"),
+    "mnist": ("train", "test"),
+    "fashion_mnist": ("train", "test"),
+    "binarized_mnist": ("train", "validation", "test"),
+}
+_BUILTIN_ALIASES = {"cifar10": "cifar10"}
+_READ_CHUNK = 4096
+_PROGRESS_MIN_EXAMPLES = 20000
+
+_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class ArrayDataset:
+    """One split of an image dataset, held in memory.
+
+    Attributes:
+      name: the dataset name given to :func:`load_dataset`.
+      split: the split spec given to :func:`load_dataset` (may contain TFDS slicing).
+      images: uint8 ``(N, H, W, C)`` with ``C`` in ``{1, 3}``.
+      labels: int32 ``(N,)``, or ``None`` for unlabelled data.
+      num_bits: bits per pixel value: 8 (values 0..255) or 1 (binary data, values 0/1).
+      num_classes: number of label classes, or ``None``.
+    """
+
+    name: str
+    split: str
+    images: np.ndarray
+    labels: np.ndarray | None
+    num_bits: int
+    num_classes: int | None
+
+    def __post_init__(self):
+        images = self.images
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+            raise ValueError(
+                "images must be a uint8 numpy array (N, H, W, C); got "
+                f"{type(images).__name__} {getattr(images, 'dtype', '')} "
+                f"{getattr(images, 'shape', '')}"
+            )
+        if images.shape[-1] not in (1, 3):
+            raise ValueError(f"images must have 1 or 3 channels; got shape {images.shape}")
+        if self.labels is not None:
+            labels = self.labels
+            if not isinstance(labels, np.ndarray) or labels.dtype != np.int32:
+                raise ValueError(
+                    f"labels must be an int32 numpy array or None; got "
+                    f"{type(labels).__name__} {getattr(labels, 'dtype', '')}"
+                )
+            if labels.shape != (len(images),):
+                raise ValueError(
+                    f"labels must have shape ({len(images)},); got {labels.shape}"
+                )
+        if self.num_bits not in range(1, 9):
+            raise ValueError(f"num_bits must be in 1..8 for uint8 images; got {self.num_bits}")
+
+    def __repr__(self) -> str:
+        labels = "None" if self.labels is None else f"int32{tuple(self.labels.shape)}"
+        return (
+            f"ArrayDataset(name={self.name!r}, split={self.split!r}, "
+            f"images=uint8{tuple(self.images.shape)}, labels={labels}, "
+            f"num_bits={self.num_bits}, num_classes={self.num_classes})"
+        )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of one image."""
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def available_datasets() -> list[str]:
+    """Names accepted by :func:`load_dataset`, besides ``"tfds:<name>[:<version>]"``."""
+    return sorted([*_OWN_BUILDERS, *_BUILTIN_ALIASES])
+
+
+def default_data_dir() -> str:
+    """``$GENJAX_DATA_DIR``, else ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``."""
+    for var in ("GENJAX_DATA_DIR", "TFDS_DATA_DIR"):
+        if os.environ.get(var):
+            return os.path.expanduser(os.environ[var])
+    return os.path.expanduser("~/tensorflow_datasets")
+
+
+def clear_cache() -> None:
+    """Forgets the splits held in memory (the next load reads them from disk again)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _log(msg: str) -> None:
+    print(f"genjax.data: {msg}", file=sys.stderr, flush=True)
+
+
+def _absolute(spec: str, split_infos, name: str) -> list:
+    """TFDS split spec -> absolute instructions (``splitname``, ``from_``, ``to``)."""
+    try:
+        return tfds.core.ReadInstruction.from_spec(spec).to_absolute(split_infos)
+    except Exception as err:
+        raise ValueError(
+            f"split {spec!r} is not valid for dataset {name!r} (splits: {list(split_infos)}; "
+            f"slicing as in 'train[:90%]', 'train[1000:]', 'train+test'): {err}"
+        ) from None
+
+
+def _read_split(builder, split: str, label_key: str | None, shape) -> tuple:
+    """Reads a whole split from array_record into numpy (batched ``__getitems__``)."""
+    source = builder.as_data_source(split=split)
+    n = len(source)
+    images = np.empty((n, *shape), dtype=np.uint8)
+    labels = np.empty((n,), dtype=np.int32) if label_key else None
+    with tqdm.tqdm(
+        total=n,
+        desc=f"reading {builder.name} {split}",
+        unit=" examples",
+        file=sys.stderr,
+        disable=n < _PROGRESS_MIN_EXAMPLES,
+    ) as progress:
+        for start in range(0, n, _READ_CHUNK):
+            records = source.__getitems__(list(range(start, min(start + _READ_CHUNK, n))))
+            for j, rec in enumerate(records):
+                images[start + j] = np.reshape(rec["image"], shape)
+                if labels is not None:
+                    labels[start + j] = rec[label_key]
+            progress.update(len(records))
+    images.flags.writeable = False
+    if labels is not None:
+        labels.flags.writeable = False
+    return images, labels
+
+
+def _cached_read(key: tuple, read) -> tuple:
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    arrays = read()
+    with _CACHE_LOCK:
+        _CACHE[key] = arrays
+    return arrays
+
+
+def _own_builder(cls, data_dir, manual_dir, download, *, fresh: bool):
+    kwargs = dict(
+        data_dir=data_dir, file_format="array_record", manual_dir=manual_dir, allow_download=download
+    )
+    version_dir = Path(data_dir) / cls.name / str(cls.VERSION)
+    if fresh and version_dir.exists():
+        shutil.rmtree(version_dir)
+    try:
+        builder = cls(**kwargs)
+    except Exception as err:  # e.g. an unreadable dataset_info.json
+        _log(f"prepared {cls.name} in {version_dir} is unreadable ({err!r}); rebuilding it")
+        shutil.rmtree(version_dir, ignore_errors=True)
+        builder = cls(**kwargs)
+    if not builder.is_prepared():
+        _log(f"preparing {cls.name} in {version_dir}")
+        builder.download_and_prepare()
+        builder = cls(**kwargs)
+    return builder
+
+
+def _load_own(name: str, split: str, data_dir, manual_dir, download) -> tuple:
+    """Prepares (once) and reads the base splits of a genjax builder, verified by content hash.
+
+    Prepared data that cannot be read or whose content hash differs from the one recorded at
+    preparation (an interrupted copy, a truncated or altered file) is deleted and rebuilt once.
+    """
+    cls = _OWN_BUILDERS[name]
+    fake = {s: types.SimpleNamespace(num_examples=10**12, shard_lengths=[10**12]) for s in _OWN_SPLITS[name]}
+    bases = sorted({i.splitname for i in _absolute(split, fake, name)})
+    for attempt in range(2):
+        builder = _own_builder(cls, data_dir, manual_dir, download, fresh=attempt > 0)
+        try:
+            recorded = dict(builder.info.metadata["content_sha256"])
+            out = {}
+            for base in bases:
+                key = ("own", cls.name, str(cls.VERSION), str(Path(data_dir).resolve()), base)
+
+                def read(base=base):
+                    label_key = "label" if cls.HAS_LABELS else None
+                    arrays = _read_split(builder, base, label_key, cls.IMAGE_SHAPE)
+                    got = builders.content_sha256(*arrays)
+                    if got != recorded[base]:
+                        raise ChecksumError(
+                            f"content sha256 {got} != {recorded[base]} recorded at preparation"
+                        )
+                    return arrays
+
+                out[base] = _cached_read(key, read)
+            return out, builder.info.splits
+        except DataUnavailableError:
+            raise
+        except Exception as err:
+            where = builder.data_dir
+            if attempt:
+                raise RuntimeError(
+                    f"{name}: data rebuilt in {where} still fails its check ({err!r}); "
+                    "delete that folder and report the problem"
+                ) from err
+            _log(f"prepared {name} in {where} is corrupt or incomplete ({err!r}); rebuilding it")
+    raise AssertionError("unreachable")
+
+
+def _load_builtin(spec: str, split: str, data_dir, manual_dir, download):
+    builder = tfds_builtin.builtin_builder(
+        spec, data_dir=data_dir, manual_dir=manual_dir, download=download
+    )
+    shape, label_key, num_classes = tfds_builtin.image_spec(builder)
+    bases = sorted({i.splitname for i in _absolute(split, builder.info.splits, spec)})
+    out = {}
+    for base in bases:
+        key = ("tfds", builder.name, str(builder.version), str(Path(data_dir).resolve()), base)
+        expected = builder.info.splits[base].num_examples
+        try:
+            arrays = _cached_read(key, lambda b=base: _read_split(builder, b, label_key, shape))
+        except Exception as err:
+            raise RuntimeError(
+                f"cannot read split {base!r} of TFDS dataset {spec!r} in {builder.data_dir} "
+                f"({err!r}); if the folder is incomplete or corrupt, delete it and prepare again"
+            ) from err
+        if len(arrays[0]) != expected:
+            raise RuntimeError(
+                f"TFDS dataset {spec!r} split {base!r} in {builder.data_dir} holds "
+                f"{len(arrays[0])} examples, its dataset_info.json says {expected}: delete the "
+                "folder and prepare again"
+            )
+        out[base] = arrays
+    return out, builder.info.splits, num_classes
+
+
+def load_dataset(
+    name: str,
+    split: str,
+    *,
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+    download: bool = True,
+) -> ArrayDataset:
+    """Loads one split of a dataset by name into memory (preparing it on first use).
+
+    Args:
+      name: one of :func:`available_datasets`, or ``"tfds:<name>[:<version>]"`` for any TFDS
+        image dataset with fixed-size uint8 images.
+      split: split name with optional TFDS slicing, e.g. ``"train"``, ``"train[:90%]"``,
+        ``"train[90%:]"``, ``"validation+test"``.
+      data_dir: where prepared data lives (default :func:`default_data_dir`).
+      manual_dir: folder holding the original source files (offline preparation). For genjax's
+        builders it is then the only source; without it they look in
+        ``<data_dir>/downloads/manual`` and then download.
+      download: allow network downloads when preparing.
+
+    Returns:
+      The split as an :class:`ArrayDataset` (read-only arrays, cached within the process).
+
+    Raises:
+      ValueError: unknown name or split, or a TFDS dataset genjax cannot hold as images.
+      DataUnavailableError: source files missing and not downloadable (the message lists
+        them with SHA-256 and the folder to put them in), or TensorFlow needed to prepare.
+      ChecksumError: a source file's SHA-256 differs from the published one.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a dataset name (str); got {name!r}")
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"split must be a non-empty str such as 'train'; got {split!r}")
+    data_dir = os.path.expanduser(str(data_dir)) if data_dir else default_data_dir()
+    manual_dir = os.path.expanduser(str(manual_dir)) if manual_dir else None
+    if name in _OWN_BUILDERS:
+        bases, split_infos = _load_own(name, split, data_dir, manual_dir, download)
+        cls = _OWN_BUILDERS[name]
+        num_bits, num_classes = cls.NUM_BITS, cls.NUM_CLASSES
+    elif name in _BUILTIN_ALIASES or name.startswith(tfds_builtin.TFDS_PREFIX):
+        spec = _BUILTIN_ALIASES.get(name) or name[len(tfds_builtin.TFDS_PREFIX) :]
+        if not spec:
+            raise ValueError("name 'tfds:' needs a TFDS dataset name, e.g. 'tfds:mnist:3.0.1'")
+        bases, split_infos, num_classes = _load_builtin(spec, split, data_dir, manual_dir, download)
+        num_bits = 8
+    else:
+        raise ValueError(
+            f"unknown dataset name {name!r}; expected one of {available_datasets()} or "
+            "'tfds:<name>[:<version>]'"
+        )
+    parts = [
+        tuple(
+            a if a is None or (i.from_ is None and i.to is None) else a[i.from_ : i.to]
+            for a in bases[i.splitname]
+        )
+        for i in _absolute(split, split_infos, name)
+    ]
+    if len(parts) == 1:
+        images, labels = parts[0]
+    else:
+        images = np.concatenate([p[0] for p in parts])
+        labels = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+        images.flags.writeable = False
+        if labels is not None:
+            labels.flags.writeable = False
+    return ArrayDataset(
+        name=name,
+        split=split,
+        images=images,
+        labels=labels,
+        num_bits=num_bits,
+        num_classes=num_classes,
+    )

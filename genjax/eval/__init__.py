@@ -1,0 +1,70 @@
+"""Metrics for any model's samples and features, and pictures.
+
+Everything here works on plain arrays (NumPy or JAX) and knows nothing about a model.
+
+Pictures:
+  ``image_grid``, ``save_image_grid``, ``save_interpolation_grid`` (PNG via Pillow),
+  ``interpolate_latents`` (linear / slerp), and in ``genjax.eval.plots`` the matplotlib
+  figures ``plot_curves``, ``plot_density_2d``, ``plot_points_2d``.
+
+Sample-based metrics (units and protocols in each docstring):
+  ``frechet_distance`` / ``frechet_distance_from_features`` / ``feature_statistics``
+  (Heusel et al. 2017; reported as FD-<network>), ``kernel_inception_distance``
+  (Binkowski et al. 2018; KD-<network>), ``precision_recall`` (Kynkaanniemi et al. 2019),
+  ``parzen_log_likelihood`` / ``select_parzen_bandwidth`` (nats, Goodfellow et al. 2014),
+  ``mode_coverage`` with the toy mixtures ``ring_of_gaussians`` / ``grid_of_gaussians``
+  / ``sample_mixture`` (VEEGAN 2017), ``nearest_neighbor_accuracy`` (BiGAN 2017).
+"""
+
+from genjax.eval.frechet import (
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_from_features,
+)
+from genjax.eval.images import image_grid, save_image_grid, save_interpolation_grid
+from genjax.eval.interpolation import interpolate_latents
+from genjax.eval.kernel_distance import KernelDistance, kernel_inception_distance
+from genjax.eval.modes import (
+    ModeCoverage,
+    grid_of_gaussians,
+    high_quality_probability,
+    mode_coverage,
+    ring_of_gaussians,
+    sample_mixture,
+)
+from genjax.eval.nearest_neighbor import nearest_neighbor_accuracy
+from genjax.eval.parzen import (
+    parzen_log_densities,
+    parzen_log_likelihood,
+    select_parzen_bandwidth,
+)
+from genjax.eval.plots import plot_curves, plot_density_2d, plot_points_2d
+from genjax.eval.precision_recall import PrecisionRecall, manifold_radii, precision_recall
+
+__all__ = [
+    "KernelDistance",
+    "ModeCoverage",
+    "PrecisionRecall",
+    "feature_statistics",
+    "frechet_distance",
+    "frechet_distance_from_features",
+    "grid_of_gaussians",
+    "high_quality_probability",
+    "image_grid",
+    "interpolate_latents",
+    "kernel_inception_distance",
+    "manifold_radii",
+    "mode_coverage",
+    "nearest_neighbor_accuracy",
+    "parzen_log_densities",
+    "parzen_log_likelihood",
+    "plot_curves",
+    "plot_density_2d",
+    "plot_points_2d",
+    "precision_recall",
+    "ring_of_gaussians",
+    "sample_mixture",
+    "save_image_grid",
+    "save_interpolation_grid",
+    "select_parzen_bandwidth",
+]

@@ -1,0 +1,8 @@
+"""One place per method: a model, its losses and its sampler as a trainable unit.
+
+Importing this package registers every built-in method with :mod:`genjax.train.method`.
+"""
+
+from genjax.methods.vae import VAEConfig, VAEMethod
+
+__all__ = ["VAEConfig", "VAEMethod"]

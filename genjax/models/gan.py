@@ -1,0 +1,166 @@
+"""Generators, discriminators/critics and encoders for the adversarial family.
+
+Architectures only (the objectives live in :mod:`genjax.losses.adversarial`):
+
+* :class:`MLPGenerator` / :class:`MLPDiscriminator` - Goodfellow et al. (2014) style, for toy
+  2-D data and small images; optional class conditioning (Mirza & Osindero 2014) by
+  concatenating a learned label embedding.
+* :class:`DCGANGenerator` / :class:`DCGANDiscriminator` - Radford et al. (2016): transposed
+  convolutions with batch norm and ReLU in G, strided convolutions with leaky ReLU in D, no
+  pooling, tanh output. Batch norm statistics under data parallelism: the step is jitted over
+  the *global* batch, so batch norm reduces over every device's examples (synchronized batch
+  norm), exactly as on one device. Critics for WGAN-GP must not use batch norm (the penalty
+  is per example): ``norm="layer"`` or ``"none"`` there (Gulrajani et al. 2017, Sec. 4).
+* :class:`BiGANEncoder` and :class:`JointDiscriminator` - Donahue et al. (2017): an encoder
+  E(x) and a discriminator on (x, z) pairs.
+
+Generators map ``z (B, latent_dim)`` to images ``(B, H, W, C)`` in [-1, 1]; discriminators map
+images to one logit (or critic score) per example, shape ``(B,)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+NORMS = ("batch", "layer", "none")
+
+
+def _normalize(kind: str, train: bool, name: str | None = None):
+    if kind == "batch":
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9, name=name)
+    if kind == "layer":
+        return nn.LayerNorm(name=name)
+    if kind == "none":
+        return lambda h: h
+    raise ValueError(f"norm={kind!r}; expected one of {NORMS}")
+
+
+def _with_label(h: jax.Array, labels: jax.Array | None, num_classes: int, dim: int) -> jax.Array:
+    """Concatenates a learned embedding of ``labels`` to the features ``h``."""
+    if num_classes <= 0:
+        return h
+    if labels is None:
+        raise ValueError("this model is class-conditional: pass labels (int array, shape (B,))")
+    emb = nn.Embed(num_classes, dim, name="label_embedding")(labels)
+    emb = emb.reshape(emb.shape[:1] + (1,) * (h.ndim - 2) + emb.shape[-1:])
+    return jnp.concatenate([h, jnp.broadcast_to(emb, h.shape[:-1] + emb.shape[-1:])], axis=-1)
+
+
+class MLPGenerator(nn.Module):
+    """Fully connected generator; ``output_shape`` is ``(D,)`` for vectors or ``(H, W, C)``."""
+
+    output_shape: tuple[int, ...]
+    hidden: Sequence[int] = (256, 256)
+    num_classes: int = 0
+    output_activation: str = "tanh"  # "tanh" for images in [-1, 1], "none" for toy data
+
+    @nn.compact
+    def __call__(self, z, labels=None, *, train: bool = True):
+        h = _with_label(z, labels, self.num_classes, 16)
+        for width in self.hidden:
+            h = nn.relu(nn.Dense(width)(h))
+        out = nn.Dense(math.prod(self.output_shape))(h)
+        out = jnp.tanh(out) if self.output_activation == "tanh" else out
+        return out.reshape(z.shape[0], *self.output_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """Fully connected discriminator (leaky ReLU), one logit per example."""
+
+    hidden: Sequence[int] = (256, 256)
+    num_classes: int = 0
+
+    @nn.compact
+    def __call__(self, x, labels=None, *, train: bool = True):
+        h = x.reshape(x.shape[0], -1)
+        h = _with_label(h, labels, self.num_classes, 16)
+        for width in self.hidden:
+            h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+        return nn.Dense(1)(h)[:, 0]
+
+
+class DCGANGenerator(nn.Module):
+    """Radford et al. (2016), Fig. 1: project, reshape, then 2x transposed-conv stages."""
+
+    output_shape: tuple[int, int, int]
+    base_features: int = 64
+    num_stages: int = 2
+    num_classes: int = 0
+    norm: str = "batch"
+
+    @nn.compact
+    def __call__(self, z, labels=None, *, train: bool = True):
+        height, width, channels = self.output_shape
+        factor = 2 ** self.num_stages
+        if height % factor or width % factor:
+            raise ValueError(
+                f"DCGANGenerator: image size {height}x{width} must be divisible by {factor} "
+                f"(2 ** num_stages)"
+            )
+        h = _with_label(z, labels, self.num_classes, 16)
+        features = self.base_features * 2 ** (self.num_stages - 1)
+        h = nn.Dense((height // factor) * (width // factor) * features, use_bias=False)(h)
+        h = nn.relu(_normalize(self.norm, train)(h))
+        h = h.reshape(z.shape[0], height // factor, width // factor, features)
+        for stage in range(self.num_stages - 1):
+            features //= 2
+            h = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(h)
+            h = nn.relu(_normalize(self.norm, train, name=f"norm_{stage}")(h))
+        h = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME")(h)
+        return jnp.tanh(h)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Strided convolutions, leaky ReLU 0.2, no norm on the first layer (Radford et al. 2016)."""
+
+    base_features: int = 64
+    num_stages: int = 2
+    num_classes: int = 0
+    norm: str = "batch"
+
+    @nn.compact
+    def __call__(self, x, labels=None, *, train: bool = True):
+        h = _with_label(x, labels, self.num_classes, 8)
+        features = self.base_features
+        for stage in range(self.num_stages):
+            h = nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME")(h)
+            if stage > 0:
+                h = _normalize(self.norm, train, name=f"norm_{stage}")(h)
+            h = nn.leaky_relu(h, 0.2)
+            features *= 2
+        h = h.reshape(h.shape[0], -1)
+        return nn.Dense(1)(h)[:, 0]
+
+
+class BiGANEncoder(nn.Module):
+    """E(x) -> z for BiGAN (deterministic, as in Donahue et al. 2017)."""
+
+    latent_dim: int
+    hidden: Sequence[int] = (512, 512)
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = True):
+        h = x.reshape(x.shape[0], -1)
+        for width in self.hidden:
+            h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+        return nn.Dense(self.latent_dim)(h)
+
+
+class JointDiscriminator(nn.Module):
+    """D(x, z): separate feature paths for x and z, joined, one logit per pair."""
+
+    hidden: Sequence[int] = (512, 512)
+
+    @nn.compact
+    def __call__(self, x, z, *, train: bool = True):
+        hx = nn.leaky_relu(nn.Dense(self.hidden[0])(x.reshape(x.shape[0], -1)), 0.2)
+        hz = nn.leaky_relu(nn.Dense(self.hidden[0])(z), 0.2)
+        h = jnp.concatenate([hx, hz], axis=-1)
+        for width in self.hidden[1:]:
+            h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+        return nn.Dense(1)(h)[:, 0]

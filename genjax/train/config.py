@@ -1,0 +1,227 @@
+"""Typed experiment configs and ``--set key=value`` overrides.
+
+A config is a tree of frozen dataclasses. Every experiment file in ``experiments/`` defines
+``get_config() -> Config``; the method-specific part lives in ``Config.model`` (a dataclass
+owned by the method, e.g. :class:`genjax.methods.vae.VAEConfig`).
+
+Overrides are dotted paths into that tree (``train.num_steps=200``, ``model.latent_dim=2``).
+An unknown key fails with the list of keys that exist; a value that cannot be parsed as the
+field's type fails naming the field and the type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data, and how a batch becomes model input.
+
+    Attributes:
+      name: dataset name for :func:`genjax.data.load_dataset` (``digits``, ``mnist``, ...).
+      train_split / eval_split: TFDS split strings (slicing such as ``train[:90%]`` allowed).
+      preprocess: a :func:`genjax.data.preprocess` mode (``unit``, ``symmetric``,
+        ``binarize_dynamic``, ``binary``, ``dequantize``, ``integer``).
+      eval_preprocess: mode for evaluation data; empty means the same as ``preprocess``.
+        Dynamic binarization in training is usually paired with a fixed (seeded) binarization
+        of the test set: use ``binarize_dynamic`` for both and the eval key is fixed per run.
+      data_dir: where prepared TFDS data lives (default: ``$GENJAX_DATA_DIR``,
+        ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+      manual_dir: a folder holding the original archive files, for offline preparation.
+      max_train_examples / max_eval_examples: 0 means all; smoke tests use small numbers.
+    """
+
+    name: str = "digits"
+    train_split: str = "train"
+    eval_split: str = "test"
+    preprocess: str = "unit"
+    eval_preprocess: str = ""
+    data_dir: str = ""
+    manual_dir: str = ""
+    max_train_examples: int = 0
+    max_eval_examples: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer (optax) settings shared by all gradient-trained methods."""
+
+    name: str = "adam"  # adam | adamw | sgd | rmsprop
+    learning_rate: float = 1e-3
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    schedule: str = "constant"  # constant | cosine | exponential
+    decay_rate: float = 1.0  # exponential: lr * decay_rate ** (step / decay_steps)
+    decay_steps: int = 0
+    warmup_steps: int = 0
+    grad_clip_norm: float = 0.0  # 0 disables
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The loop: how long, how big, how often to log, evaluate and checkpoint."""
+
+    seed: int = 0
+    batch_size: int = 100  # global batch, split over all devices
+    num_steps: int = 1000
+    log_every: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    max_to_keep: int = 3
+    progress: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation protocol (sample counts are part of every reported number)."""
+
+    batch_size: int = 500
+    num_samples: int = 64  # images in the sample grid
+    iwae_samples: int = 5000  # K for the importance-weighted log p(x) estimate
+    iwae_batch_size: int = 20  # test examples per K-sample chunk
+    max_examples: int = 0  # 0 means the whole eval split
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A whole experiment: method name plus its typed sections."""
+
+    method: str
+    model: Any
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    description: str = ""
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Returns ``{"a.b": value}`` for every leaf field of a dataclass tree."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        key = f"{prefix}{field.name}"
+        if dataclasses.is_dataclass(value):
+            out.update(flatten(value, key + "."))
+        else:
+            out[key] = value
+    return out
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-serialisable nested dict (with the model section's class name recorded)."""
+    out = dataclasses.asdict(config)
+    if isinstance(config, Config):
+        out["model_class"] = type(config.model).__name__
+    return out
+
+
+def to_json(config: Any) -> str:
+    return json.dumps(to_dict(config), indent=2, sort_keys=True)
+
+
+def _field_type(owner: Any, name: str) -> Any:
+    hints = typing.get_type_hints(type(owner))
+    return hints[name]
+
+
+def _parse(value: str, typ: Any, key: str) -> Any:
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if value.lower() in ("none", "null"):
+            return None
+        typ = args[0]
+        origin = typing.get_origin(typ)
+    try:
+        if typ is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if typ is int:
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            return value
+        if origin is tuple:
+            inner = typing.get_args(typ)[0]
+            parts = [p for p in value.strip("()[] ").split(",") if p.strip()]
+            return tuple(_parse(p.strip(), inner, key) for p in parts)
+    except ValueError:
+        raise ValueError(
+            f"--set {key}={value!r}: expected a value of type {getattr(typ, '__name__', typ)}"
+        ) from None
+    raise ValueError(f"--set {key}: fields of type {typ} cannot be set from the command line")
+
+
+def apply_overrides(config: Any, overrides: list[str] | tuple[str, ...]) -> Any:
+    """Returns a copy of ``config`` with each ``"dotted.key=value"`` applied.
+
+    Raises:
+      ValueError: for a malformed override, an unknown key (the message lists the keys that
+        exist) or a value that does not parse as the field's type.
+    """
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        config = _set(config, key.strip().split("."), value.strip(), key.strip(), config)
+    return config
+
+
+def _set(node: Any, path: list[str], value: str, key: str, root: Any) -> Any:
+    names = {f.name for f in dataclasses.fields(node)}
+    if path[0] not in names:
+        valid = ", ".join(sorted(flatten(root)))
+        raise ValueError(f"unknown config key {key!r}. Keys that exist: {valid}")
+    current = getattr(node, path[0])
+    if len(path) == 1:
+        if dataclasses.is_dataclass(current):
+            raise ValueError(f"{key!r} is a section, not a value; set one of its fields")
+        new = _parse(value, _field_type(node, path[0]), key)
+    else:
+        if not dataclasses.is_dataclass(current):
+            valid = ", ".join(sorted(flatten(root)))
+            raise ValueError(f"unknown config key {key!r}. Keys that exist: {valid}")
+        new = _set(current, path[1:], value, key, root)
+    return dataclasses.replace(node, **{path[0]: new})
+
+
+def _from_value(value: Any, typ: Any) -> Any:
+    origin = typing.get_origin(typ)
+    if dataclasses.is_dataclass(typ) and isinstance(value, dict):
+        return from_dict(typ, value)
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Rebuilds a dataclass tree written by :func:`to_dict` (unknown keys are an error)."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names - {"model_class"}
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no fields {sorted(unknown)}; fields: {sorted(names)}")
+    return cls(**{k: _from_value(v, hints[k]) for k, v in values.items() if k in names})
+
+
+def config_from_dict(values: dict[str, Any], model_cls: type) -> Config:
+    """Rebuilds a :class:`Config` whose model section is of type ``model_cls``."""
+    values = dict(values)
+    values.pop("model_class", None)
+    model = from_dict(model_cls, values.pop("model"))
+    hints = typing.get_type_hints(Config)
+    kwargs = {k: _from_value(v, hints[k]) for k, v in values.items()}
+    return Config(model=model, **kwargs)

@@ -1,0 +1,62 @@
+"""Build optax transformations from :class:`genjax.train.config.OptimConfig`."""
+
+from __future__ import annotations
+
+import optax
+
+from genjax.train.config import OptimConfig
+
+_OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+_SCHEDULES = ("constant", "cosine", "exponential", "iwae")
+
+
+def learning_rate_schedule(cfg: OptimConfig, num_steps: int) -> optax.Schedule:
+    """The learning rate as a function of the step, with optional linear warm-up."""
+    if cfg.schedule not in _SCHEDULES:
+        raise ValueError(f"optim.schedule={cfg.schedule!r}; expected one of {_SCHEDULES}")
+    lr = cfg.learning_rate
+    if cfg.schedule == "constant":
+        main = optax.constant_schedule(lr)
+    elif cfg.schedule == "cosine":
+        main = optax.cosine_decay_schedule(lr, max(1, num_steps - cfg.warmup_steps))
+    elif cfg.decay_steps <= 0:
+        raise ValueError(f"optim.schedule={cfg.schedule!r} needs optim.decay_steps > 0")
+    elif cfg.schedule == "exponential":
+        main = optax.exponential_decay(lr, cfg.decay_steps, cfg.decay_rate)
+    else:
+        main = iwae_schedule(lr, cfg.decay_steps)
+    if cfg.warmup_steps > 0:
+        warm = optax.linear_schedule(0.0, lr, cfg.warmup_steps)
+        return optax.join_schedules([warm, main], [cfg.warmup_steps])
+    return main
+
+
+def iwae_schedule(learning_rate: float, steps_per_epoch: int) -> optax.Schedule:
+    """Burda et al. (2016), Sec. 5: rate ``lr * 10 ** (-i / 7)`` for ``3 ** i`` epochs, i = 0..7.
+
+    ``decay_steps`` is the number of steps per epoch; the 8 stages span 3280 epochs, after
+    which the last rate is kept.
+    """
+    boundaries, epochs = {}, 0
+    for i in range(1, 8):
+        epochs += 3 ** (i - 1)
+        boundaries[epochs * steps_per_epoch] = 10 ** (-1 / 7)
+    return optax.piecewise_constant_schedule(learning_rate, boundaries)
+
+
+def make_optimizer(cfg: OptimConfig, num_steps: int) -> optax.GradientTransformation:
+    """``optax`` chain: optional global-norm clipping, then the named optimizer."""
+    if cfg.name not in _OPTIMIZERS:
+        raise ValueError(f"optim.name={cfg.name!r}; expected one of {_OPTIMIZERS}")
+    lr = learning_rate_schedule(cfg, num_steps)
+    if cfg.name == "adam":
+        opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+    elif cfg.name == "adamw":
+        opt = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    elif cfg.name == "sgd":
+        opt = optax.sgd(lr, momentum=cfg.momentum or None)
+    else:
+        opt = optax.rmsprop(lr, eps=cfg.eps, momentum=cfg.momentum)
+    if cfg.grad_clip_norm > 0:
+        return optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), opt)
+    return opt

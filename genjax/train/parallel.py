@@ -1,0 +1,68 @@
+"""Data parallelism: a 1-D ``("data",)`` mesh over every device of every process.
+
+The batch is sharded on its leading axis, the train state is replicated, and the step is an
+ordinary ``jax.jit`` with those shardings (what ``pmap`` used to do). Because random numbers
+are drawn for the *global* batch inside the step (``jax_threefry_partitionable`` is on by
+default), each device draws different noise, and N devices compute the same numbers as one
+device on the same global batch, up to the order of float reductions.
+
+On several hosts call ``jax.distributed.initialize()`` first (``genjax train --distributed``);
+each process then loads only its slice of the global batch (see
+:meth:`genjax.data.BatchIterator`) and :func:`shard_batch` assembles the global array.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+DATA_AXIS = "data"
+
+
+def data_mesh(devices: list | None = None) -> Mesh:
+    """A 1-D mesh named ``"data"`` over ``devices`` (default: all devices of all processes)."""
+    devices = jax.devices() if devices is None else list(devices)
+    return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def check_batch_size(global_batch_size: int, mesh: Mesh) -> None:
+    """Raises unless the global batch splits evenly over the devices and processes."""
+    n = mesh.devices.size
+    if global_batch_size < 1:
+        raise ValueError(f"train.batch_size must be positive, got {global_batch_size}")
+    if global_batch_size % n:
+        raise ValueError(
+            f"train.batch_size={global_batch_size} must be divisible by the number of devices "
+            f"({n}); choose a multiple of {n}"
+        )
+    if global_batch_size % jax.process_count():
+        raise ValueError(
+            f"train.batch_size={global_batch_size} must be divisible by the number of "
+            f"processes ({jax.process_count()})"
+        )
+
+
+def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """Places this process's slice of a batch onto the mesh as one global array per key."""
+    sharding = batch_sharded(mesh)
+    if jax.process_count() == 1:
+        return {k: jax.device_put(v, sharding) for k, v in batch.items()}
+    return {
+        k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in batch.items()
+    }
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """Puts every leaf of ``tree`` on all devices of the mesh."""
+    return jax.device_put(tree, replicated(mesh))

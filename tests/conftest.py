@@ -1,0 +1,20 @@
+"""Shared test settings.
+
+Prepared datasets go to one temporary folder per test session (``GENJAX_DATA_DIR``), so the
+suite never reads or writes a user's ``~/tensorflow_datasets`` and needs no network: the only
+dataset it prepares is the embedded 8x8 digits.
+"""
+
+import os
+import tempfile
+
+import pytest
+
+_DATA_DIR = tempfile.mkdtemp(prefix="genjax-test-data-")
+os.environ.setdefault("GENJAX_DATA_DIR", _DATA_DIR)
+os.environ.setdefault("TFDS_DISABLE_GCS", "1")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> str:
+    return os.environ["GENJAX_DATA_DIR"]
