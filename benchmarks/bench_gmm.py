@@ -7,7 +7,8 @@ k-means++ initialization, handed to scikit-learn as ``weights_init``/``means_ini
 apart and the fit time is the median of ``--repeats`` compiled runs. scikit-learn runs on the
 CPU in float64 (its usual precision) and, with ``--sklearn-float32``, also in float32; its
 time includes a negligible ``random_from_data`` initialization that the given parameters then
-override. Final mean log-likelihoods (nats per example) are printed to show both did the same
+override; ``--sklearn-threads`` caps its BLAS threads (threaded BLAS on small matrices can
+thrash on a busy machine). Final mean log-likelihoods (nats per example) are printed to show both did the same
 work. Prints a table and writes JSON.
 
     python benchmarks/bench_gmm.py --out /tmp/bench_gmm.json
@@ -28,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
+from threadpoolctl import threadpool_limits
 
 from genjax.classical.gmm import (
     COVARIANCE_TYPES,
@@ -75,7 +77,7 @@ def bench_genjax(x, p0, k, covariance_type, iters, reg_covar, repeats):
     }
 
 
-def bench_sklearn(x, p0, covariance_type, iters, reg_covar, dtype):
+def bench_sklearn(x, p0, covariance_type, iters, reg_covar, dtype, threads=None):
     cov = np.asarray(p0.covariances, np.float64)
     prec = np.linalg.inv(cov) if covariance_type == "full" else 1.0 / cov
     w = np.asarray(p0.weights, np.float64)
@@ -93,7 +95,7 @@ def bench_sklearn(x, p0, covariance_type, iters, reg_covar, dtype):
     )
     xs = x.astype(dtype)
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    with threadpool_limits(limits=threads), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: tol = 0 runs every iteration
         sk.fit(xs)
     seconds = time.perf_counter() - start
@@ -115,6 +117,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sklearn-float32", action="store_true")
+    ap.add_argument("--sklearn-threads", type=int, default=None, help="BLAS threads (default: all)")
     ap.add_argument("--out", default="bench_gmm.json")
     args = ap.parse_args(argv)
 
@@ -132,6 +135,7 @@ def main(argv=None):
         "iters": args.iters,
         "reg_covar": args.reg_covar,
         "repeats": args.repeats,
+        "sklearn_threads": args.sklearn_threads,
     }
     print(
         f"GMM EM, N={args.n} D={args.d} K={args.k}, {args.iters} iterations; genjax on "
@@ -152,11 +156,13 @@ def main(argv=None):
             "genjax float32": bench_genjax(
                 x, p0, args.k, ct, args.iters, args.reg_covar, args.repeats
             ),
-            "sklearn float64": bench_sklearn(x, p0, ct, args.iters, args.reg_covar, np.float64),
+            "sklearn float64": bench_sklearn(
+                x, p0, ct, args.iters, args.reg_covar, np.float64, args.sklearn_threads
+            ),
         }
         if args.sklearn_float32:
             results["sklearn float32"] = bench_sklearn(
-                x, p0, ct, args.iters, args.reg_covar, np.float32
+                x, p0, ct, args.iters, args.reg_covar, np.float32, args.sklearn_threads
             )
         base = results["sklearn float64"]["seconds"]
         for impl, r in results.items():

@@ -81,6 +81,9 @@ def _run(args) -> int:
         print(json.dumps(summary, indent=2))
         return 0 if summary["status"] == "finished" else 130
 
+    fitted = _fit_method(args.workdir, args.overrides)
+    if fitted is not None:
+        return _run_fit_method(args, fitted)
     trainer = load_trainer(args.workdir, args.overrides)
     step = int(trainer.state.step)
     if args.command == "evaluate":
@@ -105,6 +108,49 @@ def _run(args) -> int:
         print(f"wrote {args.num} samples from step {step} to {out}")
         return 0
     raise AssertionError(args.command)
+
+
+def _fit_method(workdir: str, overrides: list[str]):
+    """The FitMethod (EM / closed form) a workdir was made by, or None for step-trained ones."""
+    from genjax.train.config import apply_overrides, config_from_dict
+    from genjax.train.method import FitMethod, get_method
+
+    path = Path(workdir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: is {workdir} a genjax workdir?")
+    saved = json.loads(path.read_text())
+    cls = get_method(saved["method"])
+    if not issubclass(cls, FitMethod):
+        return None
+    return cls(apply_overrides(config_from_dict(saved, cls.model_config), overrides))
+
+
+def _run_fit_method(args, method) -> int:
+    import jax
+
+    if args.command == "evaluate":
+        metrics = method.evaluate(Path(args.workdir))
+        out = Path(args.out) if args.out else Path(args.workdir) / "eval.json"
+        out.write_text(json.dumps(metrics, indent=2))
+        print(json.dumps(metrics, indent=2))
+        return 0
+    if args.num < 1:
+        raise ValueError(f"--num must be >= 1, got {args.num}")
+    samples = method.sample(Path(args.workdir), jax.random.key(args.seed), args.num)
+    if args.npy:
+        import numpy as np
+
+        np.save(args.npy, samples)
+    if samples.ndim == 4:
+        from genjax.eval.images import save_image_grid
+
+        out = Path(args.out) if args.out else Path(args.workdir) / "pictures" / "sample_cli.png"
+        save_image_grid(out, samples)
+        print(f"wrote {args.num} samples to {out}")
+    else:
+        print(f"drew {args.num} samples of dimension {samples.shape[-1]}"
+              + (f", saved to {args.npy}" if args.npy else " (use --npy to save them)"))
+    return 0
 
 
 if __name__ == "__main__":

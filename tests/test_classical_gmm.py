@@ -268,3 +268,11 @@ def test_shape_mismatch():
         em_step(params, jnp.ones(3))
     with pytest.raises(ValueError, match="n must be"):
         sample_gmm(jax.random.key(0), params, 0)
+
+
+def test_singular_covariance_raises():
+    # Two distinct points repeated, three full-covariance components and reg_covar = 0:
+    # every component's covariance is singular, so EM cannot produce a finite likelihood.
+    x = np.repeat(np.array([[0.0, 0.0], [1.0, 1.0]], np.float32), 10, axis=0)
+    with pytest.raises(ValueError, match="reg_covar"):
+        fit_gmm(jax.random.key(0), x, 3, reg_covar=0.0, max_iters=3)

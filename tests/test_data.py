@@ -32,10 +32,11 @@ from genjax.data import (
     available_datasets,
     clear_cache,
     epoch_permutation,
+    formats,
     load_dataset,
     preprocess,
+    sources,
 )
-from genjax.data import formats, sources
 
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
 
@@ -128,16 +129,16 @@ def test_digits_round_trip(digits):
     # Same (image, label) multiset as sklearn after scaling; 0 -> 0, 8 -> 128, 16 -> 255.
     key = lambda img, lab: (img.tobytes(), int(lab))
     loaded = collections.Counter(
-        key(i, l)
-        for ds in (train, test)
-        for i, l in zip(ds.images, ds.labels, strict=True)
+        key(img, lab) for ds in (train, test) for img, lab in zip(ds.images, ds.labels, strict=True)
     )
     assert loaded == collections.Counter(map(key, ref_images, ref_labels))
     assert set(np.unique(train.images)) <= {(v * 255 * 2 + 16) // 32 for v in range(17)}
     assert {0, 128, 255} <= set(np.unique(train.images).tolist())
     # Original order kept: the test examples appear in sklearn's order.
-    where = {key(i, l): k for k, (i, l) in enumerate(zip(ref_images, ref_labels, strict=True))}
-    positions = [where[key(i, l)] for i, l in zip(test.images, test.labels, strict=True)]
+    where = {
+        key(img, lab): k for k, (img, lab) in enumerate(zip(ref_images, ref_labels, strict=True))
+    }
+    positions = [where[key(img, lab)] for img, lab in zip(test.images, test.labels, strict=True)]
     assert positions == sorted(positions)
 
 
@@ -147,8 +148,12 @@ def test_digits_slicing_cache_and_read_only(digits, data_dir):
     assert len(head) == round(0.9 * 1497)
     np.testing.assert_array_equal(head.images, train.images[: len(head)])
     both = load_dataset("digits", "train[1000:]+test[:10]")
-    np.testing.assert_array_equal(both.images, np.concatenate([train.images[1000:], test.images[:10]]))
-    np.testing.assert_array_equal(both.labels, np.concatenate([train.labels[1000:], test.labels[:10]]))
+    np.testing.assert_array_equal(
+        both.images, np.concatenate([train.images[1000:], test.images[:10]])
+    )
+    np.testing.assert_array_equal(
+        both.labels, np.concatenate([train.labels[1000:], test.labels[:10]])
+    )
     assert load_dataset("digits", "train").images is train.images  # cached in the process
     with pytest.raises(ValueError, match="read-only"):
         train.images[0, 0, 0, 0] = 1
@@ -215,7 +220,9 @@ def test_default_manual_folder_is_used(tmp_path, monkeypatch):
     data_dir = tmp_path / "dd"
     arrays = synthetic_mnist(data_dir / "downloads" / "manual", seed=3)
     monkeypatch.setitem(
-        sources.EXPECTED_SHA256, "fashion_mnist", folder_checksums(data_dir / "downloads" / "manual")
+        sources.EXPECTED_SHA256,
+        "fashion_mnist",
+        folder_checksums(data_dir / "downloads" / "manual"),
     )
     calls = no_network(monkeypatch)
     ds = load_dataset("fashion_mnist", "test", data_dir=str(data_dir))
@@ -289,7 +296,9 @@ def test_binarized_mnist_builder(tmp_path, monkeypatch):
         write_amat(manual / f"binarized_mnist_{fname}.amat", arrays[split])
     monkeypatch.setitem(sources.EXPECTED_SHA256, "binarized_mnist", folder_checksums(manual))
     no_network(monkeypatch)
-    ds = load_dataset("binarized_mnist", "validation", data_dir=str(tmp_path), manual_dir=str(manual))
+    ds = load_dataset(
+        "binarized_mnist", "validation", data_dir=str(tmp_path), manual_dir=str(manual)
+    )
     np.testing.assert_array_equal(ds.images, arrays["validation"])
     assert ds.labels is None and ds.num_bits == 1 and ds.num_classes is None
     batch = BatchIterator(ds, 2, seed=0).batch_at(0)
@@ -306,7 +315,10 @@ class GenjaxTestTinyImages(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(
             builder=self,
             features=tfds.features.FeaturesDict(
-                {"image": tfds.features.Image(shape=(6, 5, 3)), "label": tfds.features.ClassLabel(num_classes=3)}
+                {
+                    "image": tfds.features.Image(shape=(6, 5, 3)),
+                    "label": tfds.features.ClassLabel(num_classes=3),
+                }
             ),
         )
 
@@ -407,7 +419,9 @@ def test_process_slices_concatenate_to_global_batch(drop_remainder):
     ds = synthetic_dataset(n=50)
     one = BatchIterator(ds, 12, seed=1, drop_remainder=drop_remainder)
     two = [
-        BatchIterator(ds, 12, seed=1, drop_remainder=drop_remainder, process_index=p, process_count=2)
+        BatchIterator(
+            ds, 12, seed=1, drop_remainder=drop_remainder, process_index=p, process_count=2
+        )
         for p in (0, 1)
     ]
     for step in range(2 * one.steps_per_epoch):
@@ -501,5 +515,10 @@ def test_preprocess_errors():
     with pytest.raises(ValueError, match="num_bits must be in"):
         preprocess(None, x, mode="unit", num_bits=0)
     assert set(PREPROCESS_MODES) == {
-        "unit", "symmetric", "binarize_dynamic", "binary", "dequantize", "integer"
+        "unit",
+        "symmetric",
+        "binarize_dynamic",
+        "binary",
+        "dequantize",
+        "integer",
     }

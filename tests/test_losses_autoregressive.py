@@ -248,20 +248,22 @@ def test_gradients_are_finite_at_edges_and_extreme_parameters():
 
 def test_gradients_match_finite_differences(x64):
     rng = np.random.default_rng(7)
-    kw = dict(order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
     params = jnp.asarray(rng.normal(size=(2, 1, 2, 20)))
     v = rng.integers(0, 256, size=(2, 1, 2, 3))
     v[0, 0, 0] = [0, 255, 128]  # both edge bins and an interior one
     x = jnp.asarray(_to_unit(v))
-    check_grads(jax.jit(lambda p: _nll(p, x)), (params,), **kw)
     logits = jnp.asarray(rng.normal(size=(2, 3, 256)))
     targets = jnp.asarray(rng.integers(0, 256, size=(2, 3)))
-    check_grads(jax.jit(lambda lg: categorical_nll(lg, targets)), (logits,), **kw)
-    check_grads(
-        jax.jit(lambda lg: bernoulli_nll(lg, jnp.asarray(v[..., :1] > 128))),
-        (params[..., :1],),
-        **kw,
-    )
+    binary = jnp.asarray(v[..., :1] > 128)
+
+    def all_nlls(p, lg):
+        return (
+            discretized_logistic_mixture_nll(p, x),
+            categorical_nll(lg, targets),
+            bernoulli_nll(p[..., :1], binary),
+        )
+
+    check_grads(jax.jit(all_nlls), (params, logits), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -85,17 +85,16 @@ def test_gradients_match_finite_differences(x64):
     logits = jnp.asarray(rng.normal(size=(3, 4)))
     multi = jnp.asarray(rng.uniform(size=(3, 4)) < 0.5)
     single = jnp.asarray(rng.integers(0, 4, size=(3,)))
-    kw = dict(order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
-    check_grads(jax.jit(cycle_consistency_loss), (a, b), **kw)  # |.| is smooth away from a == b
-    check_grads(jax.jit(identity_loss), (a, b), **kw)
-    check_grads(
-        jax.jit(lambda lg: domain_classification_loss(lg, multi, multi_label=True)), (logits,), **kw
-    )
-    check_grads(
-        jax.jit(lambda lg: domain_classification_loss(lg, single, multi_label=False)),
-        (logits,),
-        **kw,
-    )
+
+    def all_losses(a, b, lg):
+        return (
+            cycle_consistency_loss(a, b),  # |.| is smooth away from a == b
+            identity_loss(a, b),
+            domain_classification_loss(lg, multi, multi_label=True),
+            domain_classification_loss(lg, single, multi_label=False),
+        )
+
+    check_grads(jax.jit(all_losses), (a, b, logits), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -285,6 +285,10 @@ def fit_gmm(
       ``(params, history)``. ``history`` holds, for the chosen restart, ``log_likelihood``
       (numpy ``(n_iter,)``: mean log-likelihood before each M-step), ``n_iter``, ``converged``,
       ``final_log_likelihood`` (of ``params``), and ``restart_log_likelihoods`` (all restarts).
+
+    Raises:
+      ValueError: on bad arguments, or when every restart ends with a non-finite
+        log-likelihood (a singular covariance: increase ``reg_covar``).
     """
     x = check_data(x)
     n, d = x.shape
@@ -329,8 +333,14 @@ def fit_gmm(
             int(n_iter),
             score,
         )
-        if best is None or score > best[0]:
+        if math.isfinite(score) and (best is None or score > best[0]):
             best = (score, params, np.asarray(hist)[: int(n_iter)], int(n_iter), bool(conv))
+    if best is None:
+        raise ValueError(
+            "EM produced a non-finite log-likelihood in every restart (a covariance became "
+            f"singular); increase reg_covar (got {reg_covar}) or decrease num_components "
+            f"(got {num_components})"
+        )
     score, params, hist, n_iter, conv = best
     history = {
         "log_likelihood": hist,

@@ -104,7 +104,9 @@ class GenjaxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             metadata=tfds.core.MetadataDict(),
         )
 
-    def split_arrays(self, paths: dict[str, Path]) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    def split_arrays(
+        self, paths: dict[str, Path]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
         """``{split: (uint8 images, int32 labels or None)}`` from the verified source files."""
         raise NotImplementedError
 
@@ -200,8 +202,7 @@ class GenjaxBinarizedMnist(GenjaxBuilder):
     )
     HOMEPAGE = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
     CITATION = (
-        "H. Larochelle, I. Murray. The Neural Autoregressive Distribution Estimator. "
-        "AISTATS 2011."
+        "H. Larochelle, I. Murray. The Neural Autoregressive Distribution Estimator. AISTATS 2011."
     )
 
     def split_arrays(self, paths):

@@ -17,6 +17,7 @@ TFDS slicing syntax (``"train[:90%]"``, ``"train[:1000]+test"``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import sys
@@ -89,9 +90,7 @@ class ArrayDataset:
                     f"{type(labels).__name__} {getattr(labels, 'dtype', '')}"
                 )
             if labels.shape != (len(images),):
-                raise ValueError(
-                    f"labels must have shape ({len(images)},); got {labels.shape}"
-                )
+                raise ValueError(f"labels must have shape ({len(images)},); got {labels.shape}")
         if self.num_bits not in range(1, 9):
             raise ValueError(f"num_bits must be in 1..8 for uint8 images; got {self.num_bits}")
 
@@ -184,7 +183,10 @@ def _cached_read(key: tuple, read) -> tuple:
 
 def _own_builder(cls, data_dir, manual_dir, download, *, fresh: bool):
     kwargs = dict(
-        data_dir=data_dir, file_format="array_record", manual_dir=manual_dir, allow_download=download
+        data_dir=data_dir,
+        file_format="array_record",
+        manual_dir=manual_dir,
+        allow_download=download,
     )
     version_dir = Path(data_dir) / cls.name / str(cls.VERSION)
     if fresh and version_dir.exists():
@@ -202,6 +204,18 @@ def _own_builder(cls, data_dir, manual_dir, download, *, fresh: bool):
     return builder
 
 
+def _read_verified(builder, split: str, recorded_sha256: str) -> tuple:
+    """Reads a split of a genjax builder and checks it against its recorded content hash."""
+    label_key = "label" if builder.HAS_LABELS else None
+    arrays = _read_split(builder, split, label_key, builder.IMAGE_SHAPE)
+    got = builders.content_sha256(*arrays)
+    if got != recorded_sha256:
+        raise ChecksumError(
+            f"content sha256 {got} of split {split!r} != {recorded_sha256} recorded at preparation"
+        )
+    return arrays
+
+
 def _load_own(name: str, split: str, data_dir, manual_dir, download) -> tuple:
     """Prepares (once) and reads the base splits of a genjax builder, verified by content hash.
 
@@ -209,7 +223,10 @@ def _load_own(name: str, split: str, data_dir, manual_dir, download) -> tuple:
     preparation (an interrupted copy, a truncated or altered file) is deleted and rebuilt once.
     """
     cls = _OWN_BUILDERS[name]
-    fake = {s: types.SimpleNamespace(num_examples=10**12, shard_lengths=[10**12]) for s in _OWN_SPLITS[name]}
+    fake = {
+        s: types.SimpleNamespace(num_examples=10**12, shard_lengths=[10**12])
+        for s in _OWN_SPLITS[name]
+    }
     bases = sorted({i.splitname for i in _absolute(split, fake, name)})
     for attempt in range(2):
         builder = _own_builder(cls, data_dir, manual_dir, download, fresh=attempt > 0)
@@ -219,16 +236,7 @@ def _load_own(name: str, split: str, data_dir, manual_dir, download) -> tuple:
             for base in bases:
                 key = ("own", cls.name, str(cls.VERSION), str(Path(data_dir).resolve()), base)
 
-                def read(base=base):
-                    label_key = "label" if cls.HAS_LABELS else None
-                    arrays = _read_split(builder, base, label_key, cls.IMAGE_SHAPE)
-                    got = builders.content_sha256(*arrays)
-                    if got != recorded[base]:
-                        raise ChecksumError(
-                            f"content sha256 {got} != {recorded[base]} recorded at preparation"
-                        )
-                    return arrays
-
+                read = functools.partial(_read_verified, builder, base, recorded[base])
                 out[base] = _cached_read(key, read)
             return out, builder.info.splits
         except DataUnavailableError:

@@ -42,9 +42,7 @@ BASE_URLS: dict[str, tuple[str, ...]] = {
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
     ),
     "fashion_mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-    "binarized_mnist": (
-        "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/",
-    ),
+    "binarized_mnist": ("http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/",),
 }
 
 

@@ -32,7 +32,9 @@ def _manual_files_text(builder) -> str:
         name = info.filename or url.rsplit("/", 1)[-1]
         lines.append(f"  {name}  sha256 {info.checksum}  (from {url})")
     if builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
-        lines.append("TFDS's instructions: " + " ".join(builder.MANUAL_DOWNLOAD_INSTRUCTIONS.split()))
+        lines.append(
+            "TFDS's instructions: " + " ".join(builder.MANUAL_DOWNLOAD_INSTRUCTIONS.split())
+        )
     if not lines:
         return "TFDS lists no source files for it (see its catalog page)."
     return "For offline preparation TFDS takes these files from manual_dir:\n" + "\n".join(lines)

@@ -191,8 +191,8 @@ def monte_carlo_kl(z: jax.Array, mean: jax.Array, log_var: jax.Array) -> jax.Arr
 
     With ``z ~ q(z|x) = N(mean, diag(exp(log_var)))`` (e.g. from :func:`reparameterize`) and
     ``p(z) = N(0, I)``, the mean over the sample axis is an unbiased estimate of
-    :func:`gaussian_kl`. Use it for priors or posteriors without a closed-form KL, or to
-    write the ELBO in the form of Kingma & Welling (2014), Eq. 7.
+    :func:`gaussian_kl` (which has lower variance). It gives the ELBO in the sampled form of
+    Kingma & Welling (2014), Eq. 6: ``mean_s(log p(x|z_s) - monte_carlo_kl(z, ...)[s])``.
 
     Args:
       z: samples, shape (S, B, ...), floating point.
@@ -203,7 +203,7 @@ def monte_carlo_kl(z: jax.Array, mean: jax.Array, log_var: jax.Array) -> jax.Arr
       (S, B) ``log q(z_s|x) - log p(z_s)`` in nats, summed over the latent axes.
 
     References:
-      Kingma & Welling (2014), Eq. 6-7 (generic SGVB estimator).
+      Kingma & Welling (2014), Eq. 6 (generic SGVB estimator, log q(z|x) - log p(z) per sample).
     """
     z = _checks.float_array("z", z)
     mean = _checks.float_array("mean", mean)

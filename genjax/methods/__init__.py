@@ -3,6 +3,7 @@
 Importing this package registers every built-in method with :mod:`genjax.train.method`.
 """
 
+from genjax.methods.gan import GANConfig, GANMethod
 from genjax.methods.vae import VAEConfig, VAEMethod
 
-__all__ = ["VAEConfig", "VAEMethod"]
+__all__ = ["GANConfig", "GANMethod", "VAEConfig", "VAEMethod"]

@@ -15,7 +15,7 @@ Images are NHWC ``(B, H, W, C)``; vector layers take ``(B, D)``. The losses that
 
 References:
     Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017
-    (affine coupling eqs. 4-9, masks Fig. 3, batch normalization Sec. 3.7).
+    (affine coupling eqs. 4-9, masks and squeeze Fig. 3, batch normalization Sec. 3.7).
     Kingma & Dhariwal, "Glow", NeurIPS 2018 (ActNorm, Sec. 3.1, Table 1).
     Salimans & Kingma, "Weight normalization", NeurIPS 2016 (eq. 2).
 """
@@ -31,7 +31,8 @@ import jax.numpy as jnp
 MASK_TYPES = ("checkerboard", "channel")
 
 
-def _check_float(x: jax.Array, name: str, ndim: int | None = None) -> None:
+def check_float_input(x: jax.Array, name: str, ndim: int | None = None) -> None:
+    """Raises ValueError unless ``x.ndim == ndim`` (if given), TypeError unless ``x`` is float."""
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dims, got shape {tuple(x.shape)}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
@@ -62,7 +63,7 @@ def squeeze(x: jax.Array) -> jax.Array:
     Output channel ``k = (2 * di + dj) * C + c`` holds input pixel ``(2i + di, 2j + dj, c)``.
     Volume preserving (log-det 0); :func:`unsqueeze` is its exact inverse.
     """
-    _check_float(x, "x", ndim=4)
+    check_float_input(x, "x", ndim=4)
     b, h, w, c = x.shape
     if h % 2 or w % 2:
         raise ValueError(f"x height and width must be even to squeeze, got shape {x.shape}")
@@ -72,7 +73,7 @@ def squeeze(x: jax.Array) -> jax.Array:
 
 def unsqueeze(x: jax.Array) -> jax.Array:
     """Depth-to-space 2x2, the exact inverse of :func:`squeeze`."""
-    _check_float(x, "x", ndim=4)
+    check_float_input(x, "x", ndim=4)
     b, h, w, c = x.shape
     if c % 4:
         raise ValueError(f"x channels must be divisible by 4 to unsqueeze, got shape {x.shape}")
@@ -149,10 +150,11 @@ def _scale_shift(raw: jax.Array, scale: jax.Array) -> tuple[jax.Array, jax.Array
 
 
 class AffineCoupling(_Bijector):
-    """Convolutional affine coupling layer (Real NVP eqs. 7-9).
+    """Convolutional affine coupling layer (Real NVP eqs. 4-9).
 
-    ``y = b * x + (1 - b) * (x * exp(s(b * x)) + t(b * x))`` with a binary mask ``b``;
-    ``log|det dy/dx| = sum((1 - b) * s)`` per example (eq. 6). The inverse
+    ``y = b * x + (1 - b) * (x * exp(s(b * x)) + t(b * x))`` with a binary mask ``b``
+    (eq. 9); the Jacobian is triangular (eq. 6), so ``log|det dy/dx| = sum((1 - b) * s)``
+    per example. The inverse (eqs. 7-8)
     ``x = b * y + (1 - b) * (y - t(b * y)) * exp(-s(b * y))`` never inverts s or t.
 
     Masks: ``"checkerboard"`` (:func:`checkerboard_mask` with ``parity``) or ``"channel"``
@@ -176,7 +178,7 @@ class AffineCoupling(_Bijector):
         self, x: jax.Array, *, inverse: bool = False, train: bool = False
     ) -> tuple[jax.Array, jax.Array]:
         del train  # a coupling is the same map in training and evaluation
-        _check_float(x, "x", ndim=4)
+        check_float_input(x, "x", ndim=4)
         _check_parity(self.parity)
         if self.mask_type not in MASK_TYPES:
             raise ValueError(f"mask_type={self.mask_type!r}; expected one of {MASK_TYPES}")
@@ -223,7 +225,7 @@ class MaskedMLPCoupling(_Bijector):
         self, x: jax.Array, *, inverse: bool = False, train: bool = False
     ) -> tuple[jax.Array, jax.Array]:
         del train
-        _check_float(x, "x", ndim=2)
+        check_float_input(x, "x", ndim=2)
         _check_parity(self.parity)
         d = x.shape[-1]
         if d < 2:
@@ -265,7 +267,7 @@ class ActNorm(_Bijector):
         self, x: jax.Array, *, inverse: bool = False, train: bool = False
     ) -> tuple[jax.Array, jax.Array]:
         del train
-        _check_float(x, "x")
+        check_float_input(x, "x")
         if x.ndim < 2:
             raise ValueError(f"x must be (B, ..., C), got shape {x.shape}")
         axes = tuple(range(x.ndim - 1))
@@ -310,7 +312,7 @@ class BatchNormBijector(_Bijector):
     def __call__(
         self, x: jax.Array, *, inverse: bool = False, train: bool = False
     ) -> tuple[jax.Array, jax.Array]:
-        _check_float(x, "x")
+        check_float_input(x, "x")
         if x.ndim < 2:
             raise ValueError(f"x must be (B, ..., C), got shape {x.shape}")
         if inverse and train:

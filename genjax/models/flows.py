@@ -16,8 +16,8 @@ conversion are in :mod:`genjax.losses.flow`. Sampling at temperature T is the ca
 
 References:
     Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017:
-    coupling eqs. 7-9, masks and squeeze Fig. 3, multi-scale architecture Sec. 3.6 (eqs.
-    14-16), batch normalization Sec. 3.7, architecture Sec. 4.1.
+    coupling eqs. 4-9, masks and squeeze Fig. 3, multi-scale architecture Sec. 3.6 (Fig. 4),
+    batch normalization Sec. 3.7, architecture Sec. 4.1.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from genjax.models.flow_layers import (
     AffineCoupling,
     MaskedMLPCoupling,
-    _check_float,
+    check_float_input,
     make_norm,
     squeeze,
     unsqueeze,
@@ -65,7 +65,7 @@ class RealNVP(_Flow):
 
     Each of the first ``num_scales - 1`` scales applies 3 checkerboard couplings (parities
     0, 1, 0), a :func:`~genjax.models.flow_layers.squeeze`, 3 channel-wise couplings
-    (parities 0, 1, 0), and factors out the second half of the channels (eq. 14-16); the
+    (parities 0, 1, 0), and factors out the second half of the channels (Sec. 3.6); the
     final scale applies 4 checkerboard couplings (parities 0, 1, 0, 1) to what remains. A
     normalization bijector (``norm``) follows every coupling. H and W must be divisible by
     ``2 ** (num_scales - 1)``.
@@ -121,15 +121,17 @@ class RealNVP(_Flow):
         self, x: jax.Array, *, inverse: bool = False, train: bool = False
     ) -> tuple[jax.Array, jax.Array]:
         """Forward (``inverse=False``, data to latent) or inverse map; see the module doc."""
-        _check_float(x, "x", ndim=4)
+        check_float_input(x, "x", ndim=4)
         if inverse and train:
             raise ValueError("train=True is not defined for the inverse; it uses running stats")
         if self.num_scales < 1:
             raise ValueError(f"num_scales must be >= 1, got {self.num_scales}")
         self.latent_shape(x.shape)
         scales = [
-            (self._steps("checkerboard", (0, 1, 0), f"scale{i}"),
-             self._steps("channel", (0, 1, 0), f"scale{i}"))
+            (
+                self._steps("checkerboard", (0, 1, 0), f"scale{i}"),
+                self._steps("channel", (0, 1, 0), f"scale{i}"),
+            )
             for i in range(self.num_scales - 1)
         ]
         final = self._steps("checkerboard", (0, 1, 0, 1), f"scale{self.num_scales - 1}")
@@ -190,7 +192,7 @@ class RealNVP2D(_Flow):
         self, x: jax.Array, *, inverse: bool = False, train: bool = False
     ) -> tuple[jax.Array, jax.Array]:
         """Forward (``inverse=False``, data to latent) or inverse map; see the module doc."""
-        _check_float(x, "x", ndim=2)
+        check_float_input(x, "x", ndim=2)
         if inverse and train:
             raise ValueError("train=True is not defined for the inverse; it uses running stats")
         self.latent_shape(x.shape)

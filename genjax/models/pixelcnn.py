@@ -39,11 +39,17 @@ MASK_TYPES = ("A", "B")
 def validate_images(x: jax.Array, name: str = "x", channels: int | None = None) -> None:
     """Raises ValueError unless ``x`` is a floating (B, H, W, C) batch (with C = ``channels``)."""
     if not hasattr(x, "ndim") or x.ndim != 4:
-        raise ValueError(f"{name} must be a (B, H, W, C) image batch, got shape {getattr(x, 'shape', type(x))}")
+        raise ValueError(
+            f"{name} must be a (B, H, W, C) image batch, got shape {getattr(x, 'shape', type(x))}"
+        )
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"{name} must be floating point (scale the pixels first), got dtype {x.dtype}")
+        raise ValueError(
+            f"{name} must be floating point (scale the pixels first), got dtype {x.dtype}"
+        )
     if channels is not None and x.shape[-1] != channels:
-        raise ValueError(f"{name} must have {channels} channels (color_channels), got shape {x.shape}")
+        raise ValueError(
+            f"{name} must have {channels} channels (color_channels), got shape {x.shape}"
+        )
 
 
 def validate_labels(labels: jax.Array | None, batch: int, num_classes: int) -> None:
@@ -55,7 +61,9 @@ def validate_labels(labels: jax.Array | None, batch: int, num_classes: int) -> N
     if labels is None:
         raise ValueError(f"labels (B,) are required when num_classes={num_classes}")
     if labels.shape != (batch,) or not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise ValueError(f"labels must be integers of shape ({batch},), got {labels.dtype}{labels.shape}")
+        raise ValueError(
+            f"labels must be integers of shape ({batch},), got {labels.dtype}{labels.shape}"
+        )
 
 
 def check_output(output: str, num_values: int) -> None:
@@ -65,21 +73,33 @@ def check_output(output: str, num_values: int) -> None:
         raise ValueError(f"num_values must be >= 2 for a categorical output, got {num_values}")
 
 
-def check_divisible(name: str, features: int, color_channels: int) -> None:
-    if color_channels < 1 or features % color_channels:
+def check_features(name: str, features: int, color_channels: int) -> None:
+    if color_channels < 1 or features < color_channels:
         raise ValueError(
-            f"{name}={features} must be a multiple of color_channels={color_channels} "
-            "(one feature group per colour)"
+            f"{name}={features} must be at least color_channels={color_channels} (one feature group per colour)"
         )
 
 
-def channel_groups(features: int, color_channels: int) -> np.ndarray:
-    """Colour group of each feature: ``C`` contiguous blocks (group g -> colour g)."""
-    return np.arange(features) * color_channels // features
+def channel_groups(features: int, color_channels: int, num_gates: int = 1) -> np.ndarray:
+    """Colour group of each feature: ``C`` contiguous blocks (group g -> colour g).
+
+    With ``num_gates > 1`` the features are ``num_gates`` stacked gates of ``features /
+    num_gates`` features each, every gate laid out in ``C`` contiguous blocks, so that
+    ``jnp.split(y, num_gates, -1)`` gives gates whose features align colour by colour.
+    """
+    if features % num_gates:
+        raise ValueError(f"features={features} must be a multiple of num_gates={num_gates}")
+    n = features // num_gates
+    return np.tile(np.arange(n) * color_channels // n, num_gates)
 
 
 def causal_mask(
-    kernel_size: tuple[int, int], in_features: int, out_features: int, mask_type: str, color_channels: int = 1
+    kernel_size: tuple[int, int],
+    in_features: int,
+    out_features: int,
+    mask_type: str,
+    color_channels: int = 1,
+    num_gates: int = 1,
 ) -> np.ndarray:
     """Mask ``(kh, kw, in, out)`` of a raster-order masked convolution (PixelRNN Sec. 3.4).
 
@@ -93,6 +113,7 @@ def causal_mask(
       in_features, out_features: numbers of input and output features.
       mask_type: "A" or "B".
       color_channels: C, the number of colour groups (3 for RGB, 1 for grey or binary).
+      num_gates: the outputs are this many stacked gates (see :func:`channel_groups`).
 
     Returns:
       float32 array of 0s and 1s, shape (kh, kw, in_features, out_features).
@@ -106,21 +127,9 @@ def causal_mask(
     mask[: kh // 2] = 1.0
     mask[kh // 2, : kw // 2] = 1.0
     g_in = channel_groups(in_features, color_channels)[:, None]
-    g_out = channel_groups(out_features, color_channels)[None, :]
+    g_out = channel_groups(out_features, color_channels, num_gates)[None, :]
     mask[kh // 2, kw // 2] = (g_in < g_out) if mask_type == "A" else (g_in <= g_out)
     return mask
-
-
-def split_gates(y: jax.Array, num_gates: int, color_channels: int) -> list[jax.Array]:
-    """Splits ``num_gates * n`` features, laid out in contiguous colour groups, into gates.
-
-    A masked convolution with ``num_gates * n`` outputs assigns colour groups to contiguous
-    blocks; this reorders them so that each returned ``(..., n)`` gate again has contiguous
-    colour groups, aligned with every other gate (so elementwise gating keeps the ordering).
-    """
-    n = y.shape[-1] // num_gates
-    y = y.reshape(*y.shape[:-1], color_channels, num_gates, n // color_channels)
-    return [y[..., k, :].reshape(*y.shape[:-3], n) for k in range(num_gates)]
 
 
 def down_shift(x: jax.Array) -> jax.Array:
@@ -136,17 +145,26 @@ class MaskedConv2D(nn.Module):
       kernel_size: (kh, kw), odd.
       mask_type: "A" (excludes the current sub-pixel) or "B" (includes it).
       color_channels: C, colour groups of the raster/R->G->B ordering.
+      num_gates: the output is ``num_gates`` stacked gates (split with ``jnp.split``).
     """
 
     features: int
     kernel_size: tuple[int, int]
     mask_type: str = "B"
     color_channels: int = 1
+    num_gates: int = 1
     use_bias: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        mask = causal_mask(tuple(self.kernel_size), x.shape[-1], self.features, self.mask_type, self.color_channels)
+        mask = causal_mask(
+            tuple(self.kernel_size),
+            x.shape[-1],
+            self.features,
+            self.mask_type,
+            self.color_channels,
+            self.num_gates,
+        )
         kernel = self.param("kernel", nn.initializers.lecun_normal(), mask.shape, jnp.float32)
         y = jax.lax.conv_general_dilated(
             x, kernel * mask, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
@@ -181,7 +199,7 @@ class PixelCNN(nn.Module):
     convolutions leave a *blind spot* above-right of each pixel (Gated PixelCNN Fig. 1).
 
     Attributes:
-      features: h (the paper uses h = 128 for CIFAR-10); must be a multiple of C.
+      features: h (the paper uses h = 128 for CIFAR-10), at least C.
       num_blocks: residual blocks (15 in the paper).
       color_channels: C.
       output: "categorical" (logits (B, H, W, C, num_values)) or "bernoulli" ((B, H, W, C)).
@@ -207,20 +225,22 @@ class PixelCNN(nn.Module):
         c = self.color_channels
         validate_images(x, channels=c)
         check_output(self.output, self.num_values)
-        check_divisible("features", self.features, c)
+        check_features("features", self.features, c)
         k0, k = self.first_kernel_size, self.kernel_size
         h = MaskedConv2D(2 * self.features, (k0, k0), "A", c, name="input_conv")(x)
         for b in range(self.num_blocks):
             r = MaskedConv2D(self.features, (1, 1), "B", c, name=f"block{b}_reduce")(nn.relu(h))
             r = MaskedConv2D(self.features, (k, k), "B", c, name=f"block{b}_conv")(nn.relu(r))
-            h = h + MaskedConv2D(2 * self.features, (1, 1), "B", c, name=f"block{b}_expand")(nn.relu(r))
+            h = h + MaskedConv2D(2 * self.features, (1, 1), "B", c, name=f"block{b}_expand")(
+                nn.relu(r)
+            )
         return OutputHead(c, self.output, self.num_values, self.output_features, name="head")(h)
 
 
 class GatedPixelCNN(nn.Module):
     """Gated PixelCNN: vertical and horizontal stacks without blind spot, optional class label.
 
-    Layer k computes ``y = tanh(W_f * x + V_f h) * sigmoid(W_g * x + V_g h)`` (Eq. 4) in both
+    Layer k computes ``y = tanh(W_f * x + V_f h) * sigmoid(W_g * x + V_g h)`` (Eqs. 2 and 4) in both
     stacks, where ``h`` is a learned embedding of the class label (Eq. 4, ``V^T h``). The
     vertical stack convolves over the rows above with a ``(k//2 + 1, k)`` kernel; its output,
     shifted down one row, feeds the horizontal stack through a 1x1 conv (Fig. 2). The
@@ -230,7 +250,7 @@ class GatedPixelCNN(nn.Module):
     ``kernel_size`` (3). Every earlier pixel within the receptive field is seen.
 
     Attributes:
-      features: p, features of both stacks (a multiple of C).
+      features: p, features of both stacks (at least C).
       num_layers: gated layers (15 in the paper, 20 for ImageNet).
       color_channels, output, num_values, output_features: as in :class:`PixelCNN`.
       num_classes: 0 for an unconditional model, else the number of labels.
@@ -239,7 +259,7 @@ class GatedPixelCNN(nn.Module):
     Call: ``apply(variables, x, labels)`` with labels (B,) int when ``num_classes > 0``.
 
     References:
-      van den Oord et al. (2016c), Section 2.2 (Eq. 2), Section 2.3 (Eq. 4) and Figure 2.
+      van den Oord et al. (2016c), Sections 2.1-2.3 (Eqs. 2 and 4), Figures 1-2.
     """
 
     features: int = 128
@@ -259,8 +279,11 @@ class GatedPixelCNN(nn.Module):
         validate_images(x, channels=c)
         validate_labels(labels, x.shape[0], self.num_classes)
         check_output(self.output, self.num_values)
-        check_divisible("features", p, c)
-        for name, size in (("kernel_size", self.kernel_size), ("first_kernel_size", self.first_kernel_size)):
+        check_features("features", p, c)
+        for name, size in (
+            ("kernel_size", self.kernel_size),
+            ("first_kernel_size", self.first_kernel_size),
+        ):
             if size < 1 or size % 2 == 0:
                 raise ValueError(f"{name} must be odd and positive, got {size}")
         cond = None
@@ -269,19 +292,30 @@ class GatedPixelCNN(nn.Module):
 
         def gate(pre, layer, stack):
             if cond is not None:  # V_f^T h and V_g^T h, broadcast over positions.
-                pre = pre + nn.Dense(2 * p, use_bias=False, name=f"{stack}{layer}_cond")(cond)[:, None, None]
-            a, b = split_gates(pre, 2, c)
+                pre = (
+                    pre
+                    + nn.Dense(2 * p, use_bias=False, name=f"{stack}{layer}_cond")(cond)[
+                        :, None, None
+                    ]
+                )
+            a, b = jnp.split(pre, 2, axis=-1)
             return jnp.tanh(a) * nn.sigmoid(b)
 
         v, h = x, x
         for layer in range(self.num_layers):
             k = self.first_kernel_size if layer == 0 else self.kernel_size
             pad = k // 2
-            v_pre = nn.Conv(2 * p, (pad + 1, k), padding=((pad, 0), (pad, pad)), name=f"vertical{layer}")(v)
+            v_pre = nn.Conv(
+                2 * p, (pad + 1, k), padding=((pad, 0), (pad, pad)), name=f"vertical{layer}"
+            )(v)
             # Shifted down one row, the vertical stack only sees rows strictly above.
             link = nn.Conv(2 * p, (1, 1), name=f"vertical_to_horizontal{layer}")(down_shift(v_pre))
-            h_pre = MaskedConv2D(2 * p, (1, k), "A" if layer == 0 else "B", c, name=f"horizontal{layer}")(h)
+            h_pre = MaskedConv2D(
+                2 * p, (1, k), "A" if layer == 0 else "B", c, 2, name=f"horizontal{layer}"
+            )(h)
             v = gate(v_pre, layer, "vertical")
-            out = MaskedConv2D(p, (1, 1), "B", c, name=f"horizontal{layer}_out")(gate(h_pre + link, layer, "horizontal"))
+            out = MaskedConv2D(p, (1, 1), "B", c, name=f"horizontal{layer}_out")(
+                gate(h_pre + link, layer, "horizontal")
+            )
             h = out if layer == 0 else h + out
         return OutputHead(c, self.output, self.num_values, self.output_features, name="head")(h)

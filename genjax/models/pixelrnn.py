@@ -3,13 +3,14 @@
 Same input/output conventions and R -> G -> B ordering as :mod:`genjax.models.pixelcnn`: the
 model maps ``x (B, H, W, C)`` to logits ``(B, H, W, C, num_values)`` (categorical) or
 ``(B, H, W, C)`` (bernoulli). The LSTM gates ``[o, f, i, g]`` of Eq. 3 are computed with the
-same colour-group layout as the features (:func:`~genjax.models.pixelcnn.split_gates`), so
-the input-to-state masked convolution (type B) keeps the channel ordering, and the state-to-
-state convolution only reads states of strictly earlier pixels.
+same colour-group layout in every gate (``num_gates=4`` of
+:class:`~genjax.models.pixelcnn.MaskedConv2D`), so the elementwise LSTM update keeps the channel
+ordering of the type-B input-to-state convolution; the state-to-state convolution only reads
+states of strictly earlier pixels.
 
 References:
   van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural Networks", ICML 2016,
-  arXiv:1601.06759, Sections 3.1-3.4 (Eq. 3), Figure 4 and Table 1.
+  arXiv:1601.06759, Sections 3.1-3.4 (Eq. 3) and Table 1.
 """
 
 from __future__ import annotations
@@ -22,25 +23,24 @@ import numpy as np
 from genjax.models.pixelcnn import (
     MaskedConv2D,
     OutputHead,
-    check_divisible,
+    check_features,
     check_output,
     down_shift,
-    split_gates,
     validate_images,
 )
 
 LAYERS = ("row_lstm", "diagonal_bilstm")
 
 
-def _lstm_update(pre: jax.Array, c_prev: jax.Array, color_channels: int) -> tuple[jax.Array, jax.Array]:
+def _lstm_update(pre: jax.Array, c_prev: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Eq. 3: ``[o, f, i, g] = [sigmoid, sigmoid, sigmoid, tanh](pre)``, ``c = f c' + i g``, ``h = o tanh(c)``."""
-    o, f, i, g = split_gates(pre, 4, color_channels)
+    o, f, i, g = jnp.split(pre, 4, axis=-1)
     c = nn.sigmoid(f) * c_prev + nn.sigmoid(i) * jnp.tanh(g)
     return c, nn.sigmoid(o) * jnp.tanh(c)
 
 
 def skew(x: jax.Array) -> jax.Array:
-    """Shifts row i of a (B, H, W, F) map right by i: (B, H, W + H - 1, F), zeros elsewhere (Fig. 4)."""
+    """Shifts row i of a (B, H, W, F) map right by i: (B, H, W + H - 1, F), zeros elsewhere (Sec. 3.2)."""
     _, height, width, _ = x.shape
     rows = np.arange(height)[:, None]
     cols = np.arange(width + height - 1)[None, :] - rows  # source column of each skewed position
@@ -59,7 +59,8 @@ def unskew(y: jax.Array, width: int) -> jax.Array:
 class RowLSTM(nn.Module):
     """Row LSTM (Sec. 3.1): processes the image row by row with a triangular receptive field.
 
-    Input-to-state: a 1x3 masked convolution (type B) of the row, for all rows at once.
+    Input-to-state: a masked convolution (type B) of width 3 along the row (the paper's "k x 1",
+    k = 3), for all rows at once.
     State-to-state: a width-3 convolution of the previous row's hidden state, computed row by
     row with ``lax.scan``. Returns hidden states (B, H, W, hidden).
     """
@@ -70,15 +71,17 @@ class RowLSTM(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         n, c = self.hidden, self.color_channels
-        pre_in = MaskedConv2D(4 * n, (1, 3), "B", c, name="input_to_state")(x)  # (B, H, W, 4n)
-        kernel = self.param("state_to_state", nn.initializers.lecun_normal(), (3, n, 4 * n), jnp.float32)
+        pre_in = MaskedConv2D(4 * n, (1, 3), "B", c, 4, name="input_to_state")(x)  # (B, H, W, 4n)
+        kernel = self.param(
+            "state_to_state", nn.initializers.lecun_normal(), (3, n, 4 * n), jnp.float32
+        )
 
         def step(carry, pre_row):  # pre_row: (B, W, 4n), carry: row i-1's cell and hidden state
             c_prev, h_prev = carry
             pre = pre_row + jax.lax.conv_general_dilated(
                 h_prev, kernel, (1,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")
             )
-            cell, h = _lstm_update(pre, c_prev, c)
+            cell, h = _lstm_update(pre, c_prev)
             return (cell, h), h
 
         batch, _, width, _ = x.shape
@@ -102,15 +105,19 @@ class DiagonalLSTM(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         n, c = self.hidden, self.color_channels
-        pre_in = MaskedConv2D(4 * n, (1, 1), "B", c, name="input_to_state")(skew(x))  # (B, H, W', 4n)
-        kernel = self.param("state_to_state", nn.initializers.lecun_normal(), (2, n, 4 * n), jnp.float32)
+        pre_in = MaskedConv2D(4 * n, (1, 1), "B", c, 4, name="input_to_state")(
+            skew(x)
+        )  # (B, H, W', 4n)
+        kernel = self.param(
+            "state_to_state", nn.initializers.lecun_normal(), (2, n, 4 * n), jnp.float32
+        )
 
         def step(carry, pre_col):  # pre_col: (B, H, 4n), carry: the previous column's state
             c_prev, h_prev = carry
             pre = pre_col + jax.lax.conv_general_dilated(
                 h_prev, kernel, (1,), ((1, 0),), dimension_numbers=("NWC", "WIO", "NWC")
             )
-            cell, h = _lstm_update(pre, c_prev, c)
+            cell, h = _lstm_update(pre, c_prev)
             return (cell, h), h
 
         batch, height, width, _ = x.shape
@@ -133,7 +140,9 @@ class DiagonalBiLSTM(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         forward = DiagonalLSTM(self.hidden, self.color_channels, name="left_to_right")(x)
-        backward = DiagonalLSTM(self.hidden, self.color_channels, name="right_to_left")(x[:, :, ::-1])
+        backward = DiagonalLSTM(self.hidden, self.color_channels, name="right_to_left")(
+            x[:, :, ::-1]
+        )
         return forward + down_shift(backward[:, :, ::-1])
 
 
@@ -146,7 +155,7 @@ class PixelRNN(nn.Module):
 
     Attributes:
       layer: "row_lstm" or "diagonal_bilstm".
-      hidden: h, LSTM state size (a multiple of C).
+      hidden: h, LSTM state size (at least C).
       num_layers: recurrent layers (12 for MNIST/CIFAR-10 in the paper).
       color_channels, output, num_values, output_features: as in
         :class:`~genjax.models.pixelcnn.PixelCNN`.
@@ -172,7 +181,7 @@ class PixelRNN(nn.Module):
             raise ValueError(f"layer={self.layer!r}; expected one of {LAYERS}")
         validate_images(x, channels=c)
         check_output(self.output, self.num_values)
-        check_divisible("hidden", self.hidden, c)
+        check_features("hidden", self.hidden, c)
         recurrent = RowLSTM if self.layer == "row_lstm" else DiagonalBiLSTM
         k0 = self.first_kernel_size
         h = MaskedConv2D(2 * self.hidden, (k0, k0), "A", c, name="input_conv")(x)

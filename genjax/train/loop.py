@@ -28,7 +28,7 @@ from genjax.data import ArrayDataset, BatchIterator, load_dataset
 from genjax.train import parallel
 from genjax.train.checkpoint import CheckpointStore
 from genjax.train.config import Config, apply_overrides, config_from_dict, to_dict, to_json
-from genjax.train.method import DataSpec, Method, get_method
+from genjax.train.method import DataSpec, FitMethod, Method, get_method
 from genjax.train.metrics import MetricWriter, Progress
 from genjax.train.state import TrainState
 
@@ -235,6 +235,9 @@ def train_and_evaluate(config: Config, workdir: str | Path) -> dict[str, Any]:
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    method_cls = get_method(config.method)
+    if issubclass(method_cls, FitMethod):  # EM / closed-form methods fit themselves
+        return method_cls(config).fit(workdir)
     cfg = config.train
     t0 = time.perf_counter()
     trainer = Trainer(config, workdir)

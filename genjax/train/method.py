@@ -83,10 +83,45 @@ class Method(abc.ABC):
         """Writes this step's PNG pictures (sample grids, ...) into ``outdir``; returns paths."""
 
 
-_REGISTRY: dict[str, type[Method]] = {}
+class FitMethod(abc.ABC):
+    """A method fitted by its own algorithm (EM, a closed form) instead of the step loop.
+
+    ``genjax train`` calls :meth:`fit` with the run's folder; it must write there what a
+    gradient-trained run writes: ``config.json``, ``metrics.jsonl``, ``results.json``, PNG
+    pictures under ``pictures/`` and the fitted parameters as a verified checkpoint
+    (:class:`genjax.train.checkpoint.CheckpointStore`), and return the summary dict
+    (``{"status": "finished", "eval": {...}, ...}``).
+    """
+
+    name: ClassVar[str]
+    model_config: ClassVar[type]
+
+    def __init__(self, config: Config):
+        if not isinstance(config.model, self.model_config):
+            raise TypeError(
+                f"method {self.name!r} needs config.model of type {self.model_config.__name__}, "
+                f"got {type(config.model).__name__}"
+            )
+        self.config = config
+
+    @abc.abstractmethod
+    def fit(self, workdir: Path) -> dict[str, Any]:
+        """Fits, evaluates, writes pictures and parameters into ``workdir``; returns a summary."""
+
+    @abc.abstractmethod
+    def evaluate(self, workdir: Path) -> dict[str, float]:
+        """Metrics of the parameters saved in ``workdir`` on the eval split."""
+
+    @abc.abstractmethod
+    def sample(self, workdir: Path, key: jax.Array, num: int) -> np.ndarray:
+        """``num`` samples from the parameters saved in ``workdir``, images in [0, 1]
+        (``(num, H, W, C)``) or points (``(num, D)``) for vector data."""
 
 
-def register(cls: type[Method]) -> type[Method]:
+_REGISTRY: dict[str, type[Method] | type[FitMethod]] = {}
+
+
+def register(cls):
     """Class decorator adding a method to the registry under ``cls.name``."""
     _REGISTRY[cls.name] = cls
     return cls
@@ -98,7 +133,7 @@ def _load_builtin_methods() -> None:
     importlib.import_module("genjax.methods")
 
 
-def get_method(name: str) -> type[Method]:
+def get_method(name: str) -> type[Method] | type[FitMethod]:
     """The method class registered as ``name``; unknown names list the known ones."""
     _load_builtin_methods()
 
