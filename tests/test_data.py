@@ -173,7 +173,7 @@ def test_load_dataset_errors(data_dir):
     )
 
 
-@pytest.mark.parametrize("damage", ["garbage_records", "wrong_content_hash"])
+@pytest.mark.parametrize("damage", ["garbage_records", "wrong_content_hash", "missing_info"])
 def test_corrupt_prepared_data_is_rebuilt(digits, data_dir, tmp_path, damage, capsys):
     train = digits[0]
     src = Path(data_dir) / "genjax_digits"
@@ -182,12 +182,15 @@ def test_corrupt_prepared_data_is_rebuilt(digits, data_dir, tmp_path, damage, ca
     if damage == "garbage_records":
         record = next(version_dir.glob("genjax_digits-train.array_record*"))
         record.write_bytes(b"\x00" * record.stat().st_size)
+    elif damage == "missing_info":  # as left by a copy interrupted before dataset_info.json
+        (version_dir / "dataset_info.json").unlink()
     else:  # intact files, but content that differs from what was prepared
         meta = json.loads((version_dir / "metadata.json").read_text())
         meta["content_sha256"]["train"] = "0" * 64
         (version_dir / "metadata.json").write_text(json.dumps(meta))
     rebuilt = load_dataset("digits", "train", data_dir=str(tmp_path))
-    assert "rebuilding" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert ("preparing" if damage == "missing_info" else "rebuilding") in err
     np.testing.assert_array_equal(rebuilt.images, train.images)
     np.testing.assert_array_equal(rebuilt.labels, train.labels)
 

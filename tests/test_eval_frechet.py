@@ -112,8 +112,11 @@ def _mmd2_unbiased_numpy(x, y):
     k = lambda a, b: (a @ b.T / d + 1.0) ** 3
     m, n = len(x), len(y)
     kxx, kyy = k(x, x), k(y, y)
-    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-            - 2.0 * k(x, y).mean())
+    return (
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2.0 * k(x, y).mean()
+    )
 
 
 def test_kid_matches_numpy_on_full_sets():
@@ -130,11 +133,18 @@ def test_kid_matches_numpy_on_full_sets():
 def test_kid_is_unbiased_for_same_distribution():
     # 300 independent pairs of sets from one distribution, one subset each (the whole set).
     rng = np.random.default_rng(4)
-    estimates = np.array([
-        kernel_inception_distance(rng.normal(size=(30, 4)), rng.normal(size=(30, 4)),
-                                  key=i, num_subsets=1, subset_size=30).mean
-        for i in range(300)
-    ])
+    estimates = np.array(
+        [
+            kernel_inception_distance(
+                rng.normal(size=(30, 4)),
+                rng.normal(size=(30, 4)),
+                key=i,
+                num_subsets=1,
+                subset_size=30,
+            ).mean
+            for i in range(300)
+        ]
+    )
     stderr = estimates.std(ddof=1) / np.sqrt(len(estimates))
     assert abs(estimates.mean()) < 4 * stderr
     # The biased (V-statistic) estimate on the same kind of data is clearly positive,
@@ -150,11 +160,11 @@ def test_kid_is_unbiased_for_same_distribution():
 def test_kid_positive_for_shifted_features():
     rng = np.random.default_rng(5)
     x, y = rng.normal(size=(400, 8)), rng.normal(size=(400, 8)) + 0.5
-    result = kernel_inception_distance(x, y, key=jax.random.key(1), num_subsets=20,
-                                       subset_size=100)
+    result = kernel_inception_distance(x, y, key=jax.random.key(1), num_subsets=20, subset_size=100)
     assert result.mean > 5 * result.std / np.sqrt(20)
-    same = kernel_inception_distance(x, rng.normal(size=(400, 8)), key=1, num_subsets=20,
-                                     subset_size=100)
+    same = kernel_inception_distance(
+        x, rng.normal(size=(400, 8)), key=1, num_subsets=20, subset_size=100
+    )
     assert result.mean > 10 * abs(same.mean)
 
 
@@ -162,10 +172,12 @@ def test_kid_key_handling():
     rng = np.random.default_rng(6)
     x, y = rng.normal(size=(50, 3)), rng.normal(size=(60, 3)) + 0.1
     a = kernel_inception_distance(x, y, key=7, num_subsets=5, subset_size=20)
-    assert a == kernel_inception_distance(x, y, key=jax.random.key(7), num_subsets=5,
-                                          subset_size=20)
-    assert a == kernel_inception_distance(x, y, key=jax.random.PRNGKey(7), num_subsets=5,
-                                          subset_size=20)
+    assert a == kernel_inception_distance(
+        x, y, key=jax.random.key(7), num_subsets=5, subset_size=20
+    )
+    assert a == kernel_inception_distance(
+        x, y, key=jax.random.PRNGKey(7), num_subsets=5, subset_size=20
+    )
     assert a != kernel_inception_distance(x, y, key=8, num_subsets=5, subset_size=20)
 
 

@@ -173,8 +173,9 @@ def test_slerp_matches_formula_and_keeps_norm():
     z1 = rng.normal(size=16)
     z2 = rng.normal(size=16)
     z2 *= np.linalg.norm(z1) / np.linalg.norm(z2)  # equal norms
-    path = np.asarray(interpolate_latents(z1.astype(np.float32), z2.astype(np.float32), 9,
-                                          method="slerp"))
+    path = np.asarray(
+        interpolate_latents(z1.astype(np.float32), z2.astype(np.float32), 9, method="slerp")
+    )
     omega = np.arccos(z1 @ z2 / (np.linalg.norm(z1) * np.linalg.norm(z2)))
     t = np.linspace(0, 1, 9)[:, None]
     expected = (np.sin((1 - t) * omega) * z1 + np.sin(t * omega) * z2) / np.sin(omega)
@@ -188,8 +189,11 @@ def test_slerp_matches_formula_and_keeps_norm():
 def test_slerp_falls_back_to_linear_for_parallel_codes():
     z1 = np.array([1.0, 2.0, 3.0], np.float32)
     for z2 in (2 * z1, np.zeros(3, np.float32)):
-        np.testing.assert_allclose(interpolate_latents(z1, z2, 4, method="slerp"),
-                                   interpolate_latents(z1, z2, 4), rtol=1e-6)
+        np.testing.assert_allclose(
+            interpolate_latents(z1, z2, 4, method="slerp"),
+            interpolate_latents(z1, z2, 4),
+            rtol=1e-6,
+        )
         assert np.isfinite(np.asarray(interpolate_latents(z1, z2, 4, method="slerp"))).all()
 
 

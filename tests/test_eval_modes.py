@@ -33,12 +33,14 @@ def test_ring_and_grid_centres():
 def test_mode_coverage_on_constructed_samples():
     centers, std = ring_of_gaussians(num_modes=8, radius=2.0, std=0.1)
     direction = np.array([0.6, 0.8])
-    samples = np.concatenate([
-        np.repeat(centers[:1], 3, axis=0),          # 3 exactly on mode 0
-        centers[1:2] + 2.9 * std * direction,         # inside 3 std of mode 1
-        centers[2:3] + 3.1 * std * direction,         # just outside 3 std of mode 2
-        np.zeros((1, 2)),                             # in the middle of the ring
-    ])
+    samples = np.concatenate(
+        [
+            np.repeat(centers[:1], 3, axis=0),  # 3 exactly on mode 0
+            centers[1:2] + 2.9 * std * direction,  # inside 3 std of mode 1
+            centers[2:3] + 3.1 * std * direction,  # just outside 3 std of mode 2
+            np.zeros((1, 2)),  # in the middle of the ring
+        ]
+    )
     result = mode_coverage(samples, centers, std=std)
     np.testing.assert_array_equal(result.counts, [3, 1, 0, 0, 0, 0, 0, 0])
     assert result.modes_captured == 2
@@ -75,8 +77,7 @@ def test_collapsed_sampler_captures_one_mode():
 
 def test_high_quality_probability_is_chi_square_cdf():
     assert high_quality_probability(2, 3.0) == pytest.approx(1 - np.exp(-4.5), rel=1e-6)
-    assert high_quality_probability(5, 2.5) == pytest.approx(stats.chi2.cdf(6.25, df=5),
-                                                             rel=1e-6)
+    assert high_quality_probability(5, 2.5) == pytest.approx(stats.chi2.cdf(6.25, df=5), rel=1e-6)
 
 
 def test_mode_coverage_rejects_bad_input():

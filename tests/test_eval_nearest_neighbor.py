@@ -32,8 +32,9 @@ def test_matches_sklearn(metric, k):
     x_test, y_test = _overlapping_clusters(2, 120)
     reference = KNeighborsClassifier(n_neighbors=k, metric=metric, algorithm="brute")
     expected = float(np.mean(reference.fit(x_train, y_train).predict(x_test) == y_test))
-    got = nearest_neighbor_accuracy(x_train, y_train, x_test, y_test, k=k, metric=metric,
-                                    batch_size=50)
+    got = nearest_neighbor_accuracy(
+        x_train, y_train, x_test, y_test, k=k, metric=metric, batch_size=50
+    )
     assert 0.3 < expected < 1.0  # a non-trivial case
     assert got == pytest.approx(expected, abs=1e-12)
 
@@ -43,17 +44,19 @@ def test_batch_size_does_not_change_the_result():
     x_test, y_test = _overlapping_clusters(4, 64)
     reference = nearest_neighbor_accuracy(x_train, y_train, x_test, y_test, k=3)
     for batch_size in (1, 9):
-        assert nearest_neighbor_accuracy(x_train, y_train, x_test, y_test, k=3,
-                                         batch_size=batch_size) == reference
+        assert (
+            nearest_neighbor_accuracy(x_train, y_train, x_test, y_test, k=3, batch_size=batch_size)
+            == reference
+        )
 
 
 def test_cosine_ignores_scale():
     x_train, y_train = _overlapping_clusters(5, 100)
     x_test, y_test = _overlapping_clusters(6, 40)
     scales = np.random.default_rng(7).uniform(0.1, 10.0, size=(40, 1)).astype(np.float32)
-    assert nearest_neighbor_accuracy(x_train, y_train, x_test * scales, y_test,
-                                     metric="cosine") == nearest_neighbor_accuracy(
-        x_train, y_train, x_test, y_test, metric="cosine")
+    assert nearest_neighbor_accuracy(
+        x_train, y_train, x_test * scales, y_test, metric="cosine"
+    ) == nearest_neighbor_accuracy(x_train, y_train, x_test, y_test, metric="cosine")
 
 
 def test_rejects_bad_input():

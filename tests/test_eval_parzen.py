@@ -18,43 +18,56 @@ def _reference_log_densities(samples, points, sigma):
     s, x = samples.astype(np.float64), points.astype(np.float64)
     d2 = ((x[:, None, :] - s[None, :, :]) ** 2).sum(-1)
     n, d = s.shape
-    return (special.logsumexp(-d2 / (2 * sigma**2), axis=1) - np.log(n)
-            - 0.5 * d * np.log(2 * np.pi * sigma**2))
+    return (
+        special.logsumexp(-d2 / (2 * sigma**2), axis=1)
+        - np.log(n)
+        - 0.5 * d * np.log(2 * np.pi * sigma**2)
+    )
 
 
 def _data(seed=0, n=300, m=40, d=5):
     rng = np.random.default_rng(seed)
-    return (rng.normal(size=(n, d)).astype(np.float32),
-            (rng.normal(size=(m, d)) * 1.1).astype(np.float32))
+    return (
+        rng.normal(size=(n, d)).astype(np.float32),
+        (rng.normal(size=(m, d)) * 1.1).astype(np.float32),
+    )
 
 
 def test_parzen_matches_logsumexp_reference():
     samples, points = _data()
     for sigma in (0.3, 0.7, 2.0):
         got = parzen_log_densities(samples, points, sigma, batch_size=16)
-        np.testing.assert_allclose(got, _reference_log_densities(samples, points, sigma),
-                                   rtol=0, atol=1e-4)
+        np.testing.assert_allclose(
+            got, _reference_log_densities(samples, points, sigma), rtol=0, atol=1e-4
+        )
 
 
 def test_parzen_matches_scipy_mixture_density():
     samples = np.array([[0.0, 0.0], [1.0, 2.0], [-1.0, 0.5]], np.float32)
     points = np.array([[0.2, -0.1], [3.0, 3.0]], np.float32)
     sigma = 0.8
-    mixture = np.mean([stats.multivariate_normal(mean=s, cov=sigma**2 * np.eye(2)).pdf(points)
-                       for s in samples.astype(np.float64)], axis=0)
-    np.testing.assert_allclose(parzen_log_densities(samples, points, sigma), np.log(mixture),
-                               rtol=0, atol=1e-5)
+    mixture = np.mean(
+        [
+            stats.multivariate_normal(mean=s, cov=sigma**2 * np.eye(2)).pdf(points)
+            for s in samples.astype(np.float64)
+        ],
+        axis=0,
+    )
+    np.testing.assert_allclose(
+        parzen_log_densities(samples, points, sigma), np.log(mixture), rtol=0, atol=1e-5
+    )
     assert parzen_log_likelihood(samples, points, sigma) == pytest.approx(
-        np.log(mixture).mean(), abs=1e-5)
+        np.log(mixture).mean(), abs=1e-5
+    )
 
 
 def test_parzen_batching_invariance():
     samples, points = _data(seed=1)
     reference = parzen_log_densities(samples, points, 0.5, batch_size=1000)
     for batch_size in (1, 7):
-        np.testing.assert_allclose(parzen_log_densities(samples, points, 0.5,
-                                                        batch_size=batch_size),
-                                   reference, rtol=1e-6)
+        np.testing.assert_allclose(
+            parzen_log_densities(samples, points, 0.5, batch_size=batch_size), reference, rtol=1e-6
+        )
 
 
 def test_blocks_never_exceed_batch_size():

@@ -20,8 +20,9 @@ expected complete-data log-likelihood plus -N_k reg_covar tr(Sigma_k^{-1}) / 2, 
 log-likelihood is non-decreasing in practice (tested; exactly so for ``reg_covar = 0``).
 The ``10 eps`` added to N_k (as scikit-learn does) keeps an empty component finite.
 
-Log-likelihoods are per example, in nats, of the continuous density. Memory: the full-covariance
-E- and M-steps hold an ``(N, K, D)`` array; the diagonal and spherical ones fuse into ``(N, K)``.
+Log-likelihoods are per example, in nats, of the continuous density. The E- and M-steps visit
+the components one after another (``lax.map``): memory is O(N D + N K), never O(N K D), and
+on CPU this is several times faster than one batched ``(N, K, D)`` computation.
 
 References:
   Dempster, Laird & Rubin (1977), Maximum likelihood from incomplete data via the EM algorithm.
@@ -94,25 +95,30 @@ def component_log_densities(params: GaussianMixture, x: jax.Array) -> jax.Array:
 
     Full covariances use the Cholesky factor L_k of Sigma_k:
     log N = -(D log 2 pi + ||L_k^{-1}(x - mu_k)||^2) / 2 - sum_i log L_k,ii.
+    Components are visited one after another (``lax.map``), so memory is O(N D + N K).
     """
     d = x.shape[-1]
     const = d * math.log(2.0 * math.pi)
-    diff = x[:, None, :] - params.means[None, :, :]  # fused into the reductions below
-    if params.covariance_type == "spherical":
-        var = params.covariances
-        maha = jnp.sum(diff * diff, axis=-1) / var
-        log_det = d * jnp.log(var)
-    elif params.covariance_type == "diag":
-        maha = jnp.sum(diff * diff / params.covariances[None], axis=-1)
-        log_det = jnp.sum(jnp.log(params.covariances), axis=-1)
-    else:
-        chol = jnp.linalg.cholesky(params.covariances)  # (K, D, D), lower
+    cov = params.covariances
+    if params.covariance_type == "full":
+        chol = jnp.linalg.cholesky(cov)  # (K, D, D), lower
         eye = jnp.eye(d, dtype=x.dtype)
         inv_chol = jax.vmap(lambda c: jax.scipy.linalg.solve_triangular(c, eye, lower=True))(chol)
-        y = jnp.einsum("nkd,ked->nke", diff, inv_chol)  # L_k^{-1} (x_n - mu_k)
-        maha = jnp.sum(y * y, axis=-1)
         log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
-    return -0.5 * (const + log_det[None, :] + maha)
+
+        def mahalanobis(args):
+            mean, inv_l = args
+            y = (x - mean) @ inv_l.T  # L_k^{-1} (x_n - mu_k), row-wise
+            return jnp.sum(y * y, axis=-1)
+
+        maha = jax.lax.map(mahalanobis, (params.means, inv_chol))
+    elif params.covariance_type == "diag":
+        log_det = jnp.sum(jnp.log(cov), axis=-1)
+        maha = jax.lax.map(lambda a: jnp.sum((x - a[0]) ** 2 / a[1], axis=-1), (params.means, cov))
+    else:
+        log_det = d * jnp.log(cov)
+        maha = jax.lax.map(lambda a: jnp.sum((x - a[0]) ** 2, axis=-1) / a[1], (params.means, cov))
+    return -0.5 * (const + log_det[None, :] + maha.T)
 
 
 @jax.jit
@@ -137,12 +143,19 @@ def _m_step(
     """Maximization step from responsibilities ``(N, K)`` (Bishop 2006, Eqs. 9.24-9.27)."""
     nk = jnp.sum(resp, axis=0) + 10.0 * jnp.finfo(x.dtype).eps
     means = (resp.T @ x) / nk[:, None]
-    diff = x[:, None, :] - means[None, :, :]
+
+    def scatter(args):  # sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T, or its diagonal
+        r, mean = args
+        diff = x - mean
+        if covariance_type == "full":
+            return (diff * r[:, None]).T @ diff
+        return r @ (diff * diff)
+
+    scatters = jax.lax.map(scatter, (resp.T, means))
     if covariance_type == "full":
-        cov = jnp.einsum("nk,nkd,nke->kde", resp, diff, diff) / nk[:, None, None]
-        cov = cov + reg_covar * jnp.eye(x.shape[1], dtype=x.dtype)
+        cov = scatters / nk[:, None, None] + reg_covar * jnp.eye(x.shape[1], dtype=x.dtype)
     else:
-        cov = jnp.einsum("nk,nkd->kd", resp, diff * diff) / nk[:, None] + reg_covar
+        cov = scatters / nk[:, None] + reg_covar
         if covariance_type == "spherical":
             cov = jnp.mean(cov, axis=-1)
     return GaussianMixture(nk / jnp.sum(nk), means, cov, covariance_type)

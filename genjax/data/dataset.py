@@ -264,6 +264,14 @@ def _load_builtin(spec: str, split: str, data_dir, manual_dir, download):
         expected = builder.info.splits[base].num_examples
         try:
             arrays = _cached_read(key, lambda b=base: _read_split(builder, b, label_key, shape))
+        except ModuleNotFoundError as err:
+            if err.name != "tensorflow":
+                raise
+            raise DataUnavailableError(
+                f"decoding a feature of TFDS dataset {spec!r} needs TensorFlow, which is not "
+                "installed: pip install genjax[tensorflow]. (genjax decodes uint8 Image, "
+                "ClassLabel and Tensor features without it.)"
+            ) from err
         except Exception as err:
             raise RuntimeError(
                 f"cannot read split {base!r} of TFDS dataset {spec!r} in {builder.data_dir} "

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 
 # SHA-256 of the original archives, as published by TensorFlow Datasets, torchvision and
@@ -52,6 +54,21 @@ class DataUnavailableError(FileNotFoundError):
 
 class ChecksumError(ValueError):
     """A source file's SHA-256 differs from the expected one."""
+
+
+def unreachable(url: str, *, timeout: float = 5.0) -> str | None:
+    """``None`` if a TCP connection to ``url``'s host opens within ``timeout`` s, else why not.
+
+    Without network, connections are often silently dropped and a download would hang for
+    minutes; this probe turns that into an immediate, explained error.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return None
+    except OSError as err:
+        return f"cannot connect to {parsed.hostname}:{port} within {timeout:g} s ({err})"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -138,6 +155,10 @@ def locate_sources(
     for name in missing:
         for base in BASE_URLS[dataset]:
             url = base + name
+            problem = unreachable(url)
+            if problem:  # fail fast offline instead of waiting on the download manager's retries
+                causes.append(f"{url}: {problem}")
+                continue
             try:
                 path = Path(dl_manager.download(url))
             except Exception as err:  # network errors come in many types

@@ -38,8 +38,9 @@ def _check_gaussian(name_mu: str, mu, name_sigma: str, sigma) -> tuple[np.ndarra
     m = as_float(name_mu, mu, ndim=1, what="(D,)").astype(np.float64)
     s = as_float(name_sigma, sigma, ndim=2, what="(D, D)").astype(np.float64)
     if s.shape != (m.shape[0], m.shape[0]):
-        raise ValueError(f"{name_sigma} must have shape {(m.shape[0],) * 2} to match {name_mu}, "
-                         f"got {s.shape}")
+        raise ValueError(
+            f"{name_sigma} must have shape {(m.shape[0],) * 2} to match {name_mu}, got {s.shape}"
+        )
     scale = max(float(np.abs(s).max()), np.finfo(np.float64).tiny)
     asym = float(np.abs(s - s.T).max())
     if asym > _SYMMETRY_RTOL * scale:

@@ -87,8 +87,9 @@ def image_grid(images, *, nrow: int | None = None, padding: int = 1, pad_value: 
         raise ValueError(f"padding must be an int >= 0, got {padding!r}")
     p = int(padding)
     rows = math.ceil(b / ncol)
-    grid = np.full((rows * (h + p) + p, ncol * (w + p) + p, c), _pad_value_uint8(pad_value),
-                   dtype=np.uint8)
+    grid = np.full(
+        (rows * (h + p) + p, ncol * (w + p) + p, c), _pad_value_uint8(pad_value), dtype=np.uint8
+    )
     for i in range(b):
         r, col = divmod(i, ncol)
         top, left = p + r * (h + p), p + col * (w + p)
@@ -178,5 +179,6 @@ def save_interpolation_grid(
         )
     num_steps = stacked.shape[1]
     flat = stacked.reshape((-1,) + stacked.shape[2:])
-    return save_image_grid(path, flat, nrow=num_steps, scale=scale, padding=padding,
-                           pad_value=pad_value)
+    return save_image_grid(
+        path, flat, nrow=num_steps, scale=scale, padding=padding, pad_value=pad_value
+    )

@@ -45,8 +45,10 @@ def _unbiased_mmd2(x: jax.Array, y: jax.Array) -> jax.Array:
 @jax.jit
 def _subset_mmd2(f_real, f_fake, idx_real, idx_fake) -> jax.Array:
     """``(S, m)`` row indices into each set -> ``(S,)`` MMD^2_u, one subset at a time."""
-    return jax.lax.map(lambda idx: _unbiased_mmd2(f_real[idx[0]], f_fake[idx[1]]),
-                       jnp.stack([idx_real, idx_fake], axis=1))
+    return jax.lax.map(
+        lambda idx: _unbiased_mmd2(f_real[idx[0]], f_fake[idx[1]]),
+        jnp.stack([idx_real, idx_fake], axis=1),
+    )
 
 
 def _subset_indices(key: jax.Array, n: int, num_subsets: int, subset_size: int) -> np.ndarray:
@@ -113,7 +115,11 @@ def kernel_inception_distance(
     k_real, k_fake = jax.random.split(prng_key("key", key))
     idx_real = _subset_indices(k_real, a.shape[0], num_subsets, subset_size)
     idx_fake = _subset_indices(k_fake, b.shape[0], num_subsets, subset_size)
-    values = _subset_mmd2(jnp.asarray(a), jnp.asarray(b), jnp.asarray(idx_real, jnp.int32),
-                          jnp.asarray(idx_fake, jnp.int32))
+    values = _subset_mmd2(
+        jnp.asarray(a),
+        jnp.asarray(b),
+        jnp.asarray(idx_real, jnp.int32),
+        jnp.asarray(idx_fake, jnp.int32),
+    )
     values = np.asarray(values, dtype=np.float64)
     return KernelDistance(float(values.mean()), float(values.std()))

@@ -6,6 +6,7 @@ the 5x5 grid over {-4, -2, 0, 2, 4}^2 with std 0.05 (Srivastava et al. 2017, Lin
 2018).
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -88,9 +89,15 @@ def sample_mixture(key, centers, std: float, n: int) -> jax.Array:
     """
     c = jnp.asarray(feature_matrix("centers", centers), dtype=jnp.float32)
     std, n = positive_float("std", std), positive_int("n", n)
-    k_comp, k_noise = jax.random.split(prng_key("key", key))
-    components = jax.random.randint(k_comp, (n,), 0, c.shape[0])
-    return c[components] + std * jax.random.normal(k_noise, (n, c.shape[1]), dtype=jnp.float32)
+    return _sample_mixture(prng_key("key", key), c, jnp.float32(std), n=n)
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _sample_mixture(key, centers, std, *, n: int) -> jax.Array:
+    k_comp, k_noise = jax.random.split(key)
+    components = jax.random.randint(k_comp, (n,), 0, centers.shape[0])
+    noise = jax.random.normal(k_noise, (n, centers.shape[1]), dtype=jnp.float32)
+    return centers[components] + std * noise
 
 
 def mode_coverage(
@@ -162,4 +169,3 @@ def high_quality_probability(dim: int, threshold_stds: float = 3.0) -> float:
     t = positive_float("threshold_stds", threshold_stds)
     # Regularized lower incomplete gamma: the chi^2_dim CDF at t^2.
     return float(gammainc(dim / 2.0, t * t / 2.0))
-

@@ -92,6 +92,7 @@ def nearest_neighbor_accuracy(
     if cosine:
         train, test = _unit_rows(train), _unit_rows(test)
     fn = functools.partial(_predict_block, k=k, num_classes=len(classes), cosine=cosine)
-    predicted = map_row_blocks(fn, test, batch_size, jnp.asarray(train),
-                               jnp.asarray(codes.astype(np.int32)))
+    predicted = map_row_blocks(
+        fn, test, batch_size, jnp.asarray(train), jnp.asarray(codes.astype(np.int32))
+    )
     return float(np.mean(classes[predicted] == y_test))

@@ -52,7 +52,9 @@ def _validated(samples, points, points_name: str, batch_size: int):
     return s, p, positive_int("batch_size", batch_size)
 
 
-def parzen_log_densities(samples, test_points, sigma: float, *, batch_size: int = 100) -> np.ndarray:
+def parzen_log_densities(
+    samples, test_points, sigma: float, *, batch_size: int = 100
+) -> np.ndarray:
     """Per-point Parzen-window log-densities ``log p(x_j)`` in nats.
 
     Args:

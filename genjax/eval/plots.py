@@ -62,11 +62,15 @@ def plot_curves(
       The written path.
     """
     if not isinstance(series, Mapping) or not series:
-        raise ValueError(f"series must be a non-empty mapping label -> (steps, values), got {series!r}")
+        raise ValueError(
+            f"series must be a non-empty mapping label -> (steps, values), got {series!r}"
+        )
     curves = []
     for label, pair in series.items():
         if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise ValueError(f"series[{label!r}] must be a pair (steps, values), got {type(pair).__name__}")
+            raise ValueError(
+                f"series[{label!r}] must be a pair (steps, values), got {type(pair).__name__}"
+            )
         steps = as_float(f"series[{label!r}] steps", pair[0], ndim=1)
         values = as_numeric(f"series[{label!r}] values", pair[1]).astype(np.float64)
         if values.ndim != 1 or values.shape != steps.shape:
@@ -132,8 +136,13 @@ def plot_density_2d(
         raise ValueError("log_density_fn returned NaN or +inf log-densities")
     fig = _figure((5.0, 5.0))
     ax = fig.add_subplot()
-    image = ax.imshow(np.exp(logp).reshape(resolution, resolution), origin="lower",
-                      extent=(x0, x1, y0, y1), cmap="viridis", aspect="auto")
+    image = ax.imshow(
+        np.exp(logp).reshape(resolution, resolution),
+        origin="lower",
+        extent=(x0, x1, y0, y1),
+        cmap="viridis",
+        aspect="auto",
+    )
     fig.colorbar(image, ax=ax, label="density")
     if samples is not None:
         pts = feature_matrix("samples", samples)
@@ -182,8 +191,9 @@ def plot_points_2d(
     fig = _figure((5.0, 5.0))
     ax = fig.add_subplot()
     for label, arr in checked.items():
-        ax.scatter(arr[:, 0], arr[:, 1], s=marker_size, alpha=0.6, linewidths=0,
-                   label=label or None)
+        ax.scatter(
+            arr[:, 0], arr[:, 1], s=marker_size, alpha=0.6, linewidths=0, label=label or None
+        )
     if centers is not None:
         c = feature_matrix("centers", centers)
         if c.shape[1] != 2:

@@ -57,8 +57,9 @@ def manifold_radii(features, *, k: int = 3, batch_size: int = 1000) -> np.ndarra
 
 
 def _coverage(points: np.ndarray, centers: np.ndarray, radii_sq: np.ndarray, batch_size: int):
-    inside = map_row_blocks(_inside_any_ball, points, batch_size, jnp.asarray(centers),
-                            jnp.asarray(radii_sq))
+    inside = map_row_blocks(
+        _inside_any_ball, points, batch_size, jnp.asarray(centers), jnp.asarray(radii_sq)
+    )
     return float(inside.mean())
 
 

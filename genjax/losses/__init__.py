@@ -8,6 +8,7 @@ One module per family; everything public is re-exported here.
 * :mod:`genjax.losses.autoregressive` - softmax, Bernoulli and discretized logistic mixture
   NLLs of discrete pixels (nats per example).
 * :mod:`genjax.losses.translation` - CycleGAN cycle / identity losses, StarGAN domain loss.
+* :mod:`genjax.losses.classification` - softmax cross-entropy (nats per example), accuracy.
 
 Conventions: real before fake; logits, not probabilities; likelihood terms return
 per-example values in nats (the caller reduces); adversarial terms return scalar means;
@@ -31,6 +32,7 @@ from genjax.losses.autoregressive import (
     categorical_nll,
     discretized_logistic_mixture_nll,
 )
+from genjax.losses.classification import accuracy, softmax_cross_entropy
 from genjax.losses.flow import (
     bits_per_dim,
     change_of_variables_log_likelihood,
@@ -91,4 +93,7 @@ __all__ = [
     "cycle_consistency_loss",
     "domain_classification_loss",
     "identity_loss",
+    # classification
+    "accuracy",
+    "softmax_cross_entropy",
 ]

@@ -3,7 +3,18 @@
 Importing this package registers every built-in method with :mod:`genjax.train.method`.
 """
 
+from genjax.methods.autoregressive import AutoregressiveConfig, AutoregressiveMethod
+from genjax.methods.classifier import ClassifierConfig, ClassifierMethod
 from genjax.methods.gan import GANConfig, GANMethod
 from genjax.methods.vae import VAEConfig, VAEMethod
 
-__all__ = ["GANConfig", "GANMethod", "VAEConfig", "VAEMethod"]
+__all__ = [
+    "AutoregressiveConfig",
+    "AutoregressiveMethod",
+    "ClassifierConfig",
+    "ClassifierMethod",
+    "GANConfig",
+    "GANMethod",
+    "VAEConfig",
+    "VAEMethod",
+]

@@ -45,6 +45,7 @@ from genjax.losses import (
 )
 from genjax.models.vae import VAE, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from genjax.train.method import Method, register
+from genjax.train.metrics import Progress
 from genjax.train.optim import make_optimizer
 from genjax.train.state import ModelState, TrainState, apply_gradients
 
@@ -203,12 +204,16 @@ class VAEMethod(Method):
         totals = {"iwae": 0.0, "elbo": 0.0}
         n = 0
         it = BatchIterator(dataset, ecfg.iwae_batch_size, seed=0, shuffle=False, drop_remainder=False)
+        progress = Progress(0, it.steps_per_epoch, desc=f"evaluate (K={k_total})",
+                            enabled=self.config.train.progress, unit="batch")
         for i, batch in enumerate(it.epoch_batches(0)):
             x = self.prepare(jax.random.fold_in(data_key, i), jnp.asarray(batch["image"]), train=False)
             iwae, elbo_est = estimator(params, jax.random.fold_in(sample_key, i), x)
             totals["iwae"] += float(jnp.sum(iwae))
             totals["elbo"] += float(jnp.sum(elbo_est))
             n += x.shape[0]
+            progress.update(i + 1, {"nll_iwae": -totals["iwae"] / n})
+        progress.close()
         dims = self.data.num_dims
         out = {"nll_iwae_nats": -totals["iwae"] / n, "neg_elbo_nats": -totals["elbo"] / n}
         offset = dims * math.log(2 ** self.data.num_bits) if self._dequantized() else 0.0

@@ -73,7 +73,9 @@ def read_metrics(workdir: str | Path, split: str | None = None) -> list[dict[str
 class Progress:
     """A progress bar with steps/s, ETA and the current loss (tqdm on a terminal, lines otherwise)."""
 
-    def __init__(self, start: int, total: int, *, enabled: bool = True, desc: str = "train"):
+    def __init__(
+        self, start: int, total: int, *, enabled: bool = True, desc: str = "train", unit: str = "step"
+    ):
         self.total = total
         self.enabled = enabled
         self._bar = None
@@ -81,10 +83,11 @@ class Progress:
         self._t0 = time.perf_counter()
         self._start = start
         self.step = start
+        self.desc, self.unit = desc, unit
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, initial=start, desc=desc, unit="step", dynamic_ncols=True)
+            self._bar = tqdm(total=total, initial=start, desc=desc, unit=unit, dynamic_ncols=True)
 
     def update(self, step: int, postfix: dict[str, float]) -> None:
         if not self.enabled:
@@ -100,7 +103,8 @@ class Progress:
                 eta = (self.total - step) / rate if rate > 0 else float("inf")
                 fields = " ".join(f"{k}={v}" for k, v in text.items())
                 print(
-                    f"step {step}/{self.total} {rate:.1f} steps/s ETA {_fmt_eta(eta)} {fields}",
+                    f"{self.desc}: {self.unit} {step}/{self.total} {rate:.1f} {self.unit}s/s "
+                    f"ETA {_fmt_eta(eta)} {fields}",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -1,0 +1,93 @@
+"""A small convolutional image classifier whose penultimate layer serves as a feature space.
+
+Architecture (LeNet-like; LeCun et al. 1998, with ReLU and max pooling):
+
+    x (B, H, W, C)
+    -> [conv 3x3 (f_i channels, SAME) -> ReLU -> max-pool 2x2 stride 2 (SAME)]  for f_i in features
+    -> flatten -> dense (``dense`` units) -> ReLU       = the "features" (B, dense)
+    -> dropout (training only)
+    -> dense (num_classes)                               = the logits (B, num_classes)
+
+Pooling with SAME padding keeps odd sizes valid, so one module serves 8x8 (8 -> 4 -> 2),
+28x28 (28 -> 14 -> 7) and 32x32x3 (32 -> 16 -> 8) images. The features are taken after the
+ReLU and before dropout, like the Inception-v3 pool3 features of the FID recipe (Heusel et
+al. 2017): non-negative, deterministic, one vector per image.
+
+The module computes; it does not know its loss (that is
+:func:`genjax.losses.softmax_cross_entropy`) nor its input convention (the method maps
+pixels to ``[0, 1]`` or ``[-1, 1]`` before calling it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class CNNClassifier(nn.Module):
+    """Conv-ReLU-pool stages, a dense ReLU feature layer and a linear classification head.
+
+    Attributes:
+      num_classes: number of output logits K (>= 2).
+      features: output channels of the conv stages, one stage per entry (each halves H, W).
+      dense: width of the feature layer (the dimension of :meth:`features`).
+      dropout_rate: dropout on the feature layer during training only; 0 disables it. With
+        a rate > 0, ``__call__(..., train=True)`` needs ``rngs={"dropout": key}``.
+    """
+
+    num_classes: int
+    features: Sequence[int] = (32, 64)
+    dense: int = 128
+    dropout_rate: float = 0.0
+
+    def setup(self):
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
+        if not self.features or any(f < 1 for f in self.features):
+            raise ValueError(f"features must be a non-empty tuple of ints >= 1, got {self.features}")
+        if self.dense < 1:
+            raise ValueError(f"dense must be >= 1, got {self.dense}")
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
+        self.convs = [
+            nn.Conv(f, (3, 3), padding="SAME", name=f"conv_{i}") for i, f in enumerate(self.features)
+        ]
+        self.feature_layer = nn.Dense(self.dense, name="features")
+        self.dropout = nn.Dropout(self.dropout_rate)
+        self.head = nn.Dense(self.num_classes, name="logits")
+
+    def _embed(self, x: jax.Array) -> jax.Array:
+        if x.ndim != 4:
+            raise ValueError(f"x must be images (B, H, W, C), got shape {tuple(x.shape)}")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"x must be floating point, got dtype {x.dtype}")
+        h = x
+        for conv in self.convs:
+            h = nn.relu(conv(h))
+            h = nn.max_pool(h, (2, 2), strides=(2, 2), padding="SAME")
+        h = h.reshape(h.shape[0], -1)
+        return nn.relu(self.feature_layer(h))
+
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        """Class logits.
+
+        Args:
+          x: (B, H, W, C) floating-point images.
+          train: applies dropout when True (needs the ``"dropout"`` rng if the rate is > 0).
+
+        Returns:
+          (B, num_classes) logits.
+        """
+        return self.head(self.dropout(self._embed(x), deterministic=not train))
+
+    def features(self, x: jax.Array) -> jax.Array:
+        """The feature layer, (B, dense): post-ReLU activations, no dropout."""
+        return self._embed(x)
+
+    def features_and_logits(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(features(x), __call__(x, train=False))`` from one forward pass."""
+        h = self._embed(x)
+        return h, self.head(h)
