@@ -1,6 +1,7 @@
-"""Feature classifier on Fashion-MNIST (for FD-fashion_mnist-cnn, KD, precision/recall, label accuracy).
+"""Feature classifier on Fashion-MNIST (for FD-fashion_mnist-cnn, KD, precision/recall, accuracy).
 
-Command:   genjax train classifier_fashion_mnist --workdir runs/classifier_fashion_mnist --set data.manual_dir=PATH_TO_FASHION_MNIST_GZ
+Command:   genjax train classifier_fashion_mnist --workdir runs/classifier_fashion_mnist \\
+               --set data.manual_dir=PATH_TO_FASHION_MNIST_GZ
            (manual_dir: a folder with the four original IDX .gz files; omit it to download)
 Run time:  not measured yet; about 5x the per-epoch time of classifier_mnist (same network and
            data size, 10 epochs instead of 5 at the same batch size).
@@ -21,7 +22,7 @@ def get_config() -> Config:
     return Config(
         method="classifier",
         description=__doc__.splitlines()[0],
-        model=ClassifierConfig(features=(32, 64), dense=128, dropout_rate=0.5),
+        model=ClassifierConfig(conv_features=(32, 64), dense=128, dropout_rate=0.5),
         data=DataConfig(name="fashion_mnist", preprocess="unit"),
         optim=OptimConfig(name="adam", learning_rate=1e-3, schedule="cosine"),
         train=TrainConfig(

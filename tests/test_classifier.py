@@ -34,7 +34,7 @@ from genjax.train.loop import train_and_evaluate
 from genjax.train.method import DataSpec
 
 TINY = [
-    "model.features=(8,16)",
+    "model.conv_features=(8,16)",
     "model.dense=32",
     "model.dropout_rate=0.0",
     "optim.learning_rate=3e-3",
@@ -106,10 +106,14 @@ def test_losses_reject_bad_input(fn, logits, labels, match):
 
 
 # -- the network -----------------------------------------------------------------------------
-def test_cnn_features_and_logits():
-    module = CNNClassifier(num_classes=10, features=(4, 8), dense=16)
-    x = jax.random.uniform(jax.random.key(0), (3, 8, 8, 1))
-    variables = jax.jit(module.init)(jax.random.key(1), x)  # eager init is slow on CPU
+def test_cnn_features_logits_and_dropout():
+    module = CNNClassifier(num_classes=10, conv_features=(4, 8), dense=16, dropout_rate=0.5)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.uniform(size=(3, 8, 8, 1)), jnp.float32)
+    # Random parameters of the right shapes (compiling flax's init takes ~10 s on this CPU).
+    shapes = jax.eval_shape(module.init, jax.random.key(1), x)
+    variables = jax.tree.map(
+        lambda s: jnp.asarray(rng.normal(0.0, 0.5, s.shape), jnp.float32), shapes)
     feats, logits = module.apply(variables, x, method=CNNClassifier.features_and_logits)
     assert logits.shape == (3, 10) and feats.shape == (3, 16)
     np.testing.assert_allclose(module.apply(variables, x), logits, rtol=1e-6)
@@ -118,13 +122,17 @@ def test_cnn_features_and_logits():
     # The head is an affine map of the features.
     head = variables["params"]["logits"]
     np.testing.assert_allclose(feats @ head["kernel"] + head["bias"], logits, rtol=1e-5, atol=1e-6)
+    # Dropout acts in training only, with the "dropout" rng.
+    a = module.apply(variables, x, train=True, rngs={"dropout": jax.random.key(2)})
+    b = module.apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)})
+    assert not np.allclose(a, b) and not np.allclose(a, logits)
 
 
 @pytest.mark.parametrize("shape, flat", [((8, 8, 1), 2 * 2 * 8), ((28, 28, 1), 7 * 7 * 8),
                                          ((7, 7, 1), 2 * 2 * 8), ((32, 32, 3), 8 * 8 * 8)])
 def test_cnn_shapes(shape, flat):
     """Shapes only (jax.eval_shape: nothing is compiled): two SAME 2x2 pools, ceil(H / 4)."""
-    module = CNNClassifier(num_classes=10, features=(4, 8), dense=16)
+    module = CNNClassifier(num_classes=10, conv_features=(4, 8), dense=16)
     x = jax.ShapeDtypeStruct((3, *shape), jnp.float32)
     variables = jax.eval_shape(module.init, jax.random.key(1), x)
     assert variables["params"]["features"]["kernel"].shape == (flat, 16)
@@ -133,18 +141,8 @@ def test_cnn_shapes(shape, flat):
     assert feats.shape == (3, 16) and logits.shape == (3, 10)
 
 
-def test_cnn_dropout_only_in_training():
-    module = CNNClassifier(num_classes=3, features=(4,), dense=64, dropout_rate=0.5)
-    x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1))
-    variables = jax.jit(module.init)(jax.random.key(1), x)  # eager init is slow on CPU
-    a = module.apply(variables, x, train=True, rngs={"dropout": jax.random.key(2)})
-    b = module.apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)})
-    assert not np.allclose(a, b)
-    np.testing.assert_array_equal(module.apply(variables, x), module.apply(variables, x))
-
-
 def test_cnn_rejects_bad_input():
-    module = CNNClassifier(num_classes=3, features=(4,), dense=8)
+    module = CNNClassifier(num_classes=3, conv_features=(4,), dense=8)
     with pytest.raises(ValueError, match=r"x must be images \(B, H, W, C\)"):
         module.init(jax.random.key(0), jnp.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match="num_classes must be >= 2"):
@@ -152,6 +150,18 @@ def test_cnn_rejects_bad_input():
 
 
 # -- the method ------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode, num_bits", [("unit", 8), ("symmetric", 8), ("unit", 1)])
+def test_inputs_from_unit_images_match_preprocessed_pixels(mode, num_bits):
+    """Samples in [0, 1] reach the network exactly as the training pixels did."""
+    config = load_config("classifier_digits", [f"data.preprocess={mode}"])
+    spec = DataSpec(shape=(8, 8, 1), num_bits=num_bits, num_classes=10, name="digits")
+    method = ClassifierMethod(config, spec)
+    top = 2**num_bits - 1
+    pixels = np.random.default_rng(0).integers(0, top + 1, (4, 8, 8, 1)).astype(np.uint8)
+    np.testing.assert_allclose(method.inputs_from_unit(pixels / top), method.prepare(pixels),
+                               atol=1e-6)
+
+
 def test_method_refuses_bad_configs():
     config = load_config("classifier_digits", TINY)
     spec = DataSpec(shape=(8, 8, 1), num_bits=8, num_classes=10, name="digits")

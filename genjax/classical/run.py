@@ -5,7 +5,8 @@ returns a flat dict of JSON-serializable metrics. Log-likelihoods are means over
 nats of the continuous density at the scale of the given data. When ``image_shape`` is given,
 ``*_bits_per_dim`` = -log-likelihood / (D ln 2) of that same density: no dequantization and no
 log 256 term, so it is not comparable with discrete-data bits/dim of flows or PixelCNNs (the
-``protocol`` entry says so). Times are wall seconds including jit compilation.
+``protocol`` entry says so). Times are wall seconds including jit compilation. With ``return_params=True`` each runner
+returns ``(metrics, fitted_params)`` (PPCA: the closed-form solution).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def run_gmm(
     x_test: Any = None,
     image_shape: tuple[int, ...] | None = None,
     num_samples: int = 100,
+    return_params: bool = False,
 ) -> dict[str, Any]:
     """Fits a GMM by EM; writes ``gmm_ellipses.png`` (2-D data) or ``gmm_means.png`` and
     ``gmm_samples.png`` (image data); returns the metrics."""
@@ -126,7 +128,7 @@ def run_gmm(
             image_shape=image_shape,
             title="GMM ancestral samples",
         )
-    return metrics
+    return (metrics, params) if return_params else metrics
 
 
 def run_ppca(
@@ -140,6 +142,7 @@ def run_ppca(
     x_test: Any = None,
     image_shape: tuple[int, ...] | None = None,
     num_samples: int = 100,
+    return_params: bool = False,
 ) -> dict[str, Any]:
     """Fits PPCA in closed form and by EM; compares their likelihoods and subspaces; writes
     ``ppca_samples.png`` and ``ppca_principal_directions.png`` (image data)."""
@@ -189,7 +192,7 @@ def run_ppca(
             titles=["mean"] + [f"u{i + 1}" for i in range(len(u))],
             title="PPCA mean and principal directions",
         )
-    return metrics
+    return (metrics, closed) if return_params else metrics
 
 
 def run_linear_ae(
@@ -203,6 +206,7 @@ def run_linear_ae(
     batch_size: int | None = None,
     x_test: Any = None,
     image_shape: tuple[int, ...] | None = None,
+    return_params: bool = False,
 ) -> dict[str, Any]:
     """Trains a linear autoencoder; measures its decoder's principal angles to the PCA subspace
     and compares its reconstruction error (mean squared l2 per example) with PCA's; writes
@@ -248,4 +252,4 @@ def run_linear_ae(
             signed=True,
             title="linear AE decoder columns (span = PCA subspace)",
         )
-    return metrics
+    return (metrics, params) if return_params else metrics

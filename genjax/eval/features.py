@@ -59,8 +59,8 @@ class FeatureClassifier:
         self.feature_dim = int(trainer.config.model.dense)
 
     def __repr__(self) -> str:
-        return (f"FeatureClassifier({self.name!r}, workdir={str(self.workdir)!r}, step={self.step}, "
-                f"sha256={self.sha256[:12]}...)")
+        return (f"FeatureClassifier({self.name!r}, workdir={str(self.workdir)!r}, "
+                f"step={self.step}, sha256={self.sha256[:12]}...)")
 
     def _check_images(self, name: str, images) -> np.ndarray:
         arr = as_numeric(name, images)
@@ -75,7 +75,8 @@ class FeatureClassifier:
                 f"(the images of the classifier {self.name!r}), got shape {arr.shape}"
             )
         if not np.isfinite(arr).all():
-            raise ValueError(f"{name} must be finite, got {int((~np.isfinite(arr)).sum())} NaN/inf values")
+            bad = int((~np.isfinite(arr)).sum())
+            raise ValueError(f"{name} must be finite, got {bad} NaN or infinite values")
         low, high = float(arr.min()), float(arr.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(
@@ -84,7 +85,9 @@ class FeatureClassifier:
             )
         return arr.astype(np.float32)
 
-    def features_and_logits(self, images, *, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    def features_and_logits(
+        self, images, *, batch_size: int = 500
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Feature vectors ``(N, feature_dim)`` and logits ``(N, K)`` of images in [0, 1].
 
         Runs the jitted network in batches of ``batch_size`` (the last one padded, so only one
@@ -98,7 +101,8 @@ class FeatureClassifier:
             chunk = x[start : start + batch_size]
             n = chunk.shape[0]
             if n < batch_size:
-                chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), chunk.dtype)])
+                pad = np.zeros((batch_size - n, *chunk.shape[1:]), chunk.dtype)
+                chunk = np.concatenate([chunk, pad])
             f, lg = self._method.features_and_logits(state, self._method.inputs_from_unit(chunk))
             feats.append(np.asarray(f)[:n])
             logits.append(np.asarray(lg)[:n])
@@ -113,7 +117,9 @@ class FeatureClassifier:
         return self.features_and_logits(images, batch_size=batch_size)[1]
 
 
-def load_classifier(workdir: str | Path, *, overrides: list[str] | None = None) -> FeatureClassifier:
+def load_classifier(
+    workdir: str | Path, *, overrides: list[str] | None = None
+) -> FeatureClassifier:
     """Restores the newest intact checkpoint of a ``"classifier"`` run.
 
     The checkpoint is verified against the content hash recorded at save time

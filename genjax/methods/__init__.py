@@ -5,10 +5,24 @@ Importing this package registers every built-in method with :mod:`genjax.train.m
 
 from genjax.methods.autoregressive import AutoregressiveConfig, AutoregressiveMethod
 from genjax.methods.classifier import ClassifierConfig, ClassifierMethod
+from genjax.methods.classical import (
+    GMMConfig,
+    GMMMethod,
+    LinearAEConfig,
+    LinearAEMethod,
+    PPCAConfig,
+    PPCAMethod,
+)
 from genjax.methods.gan import GANConfig, GANMethod
 from genjax.methods.vae import VAEConfig, VAEMethod
 
 __all__ = [
+    "GMMConfig",
+    "GMMMethod",
+    "LinearAEConfig",
+    "LinearAEMethod",
+    "PPCAConfig",
+    "PPCAMethod",
     "AutoregressiveConfig",
     "AutoregressiveMethod",
     "ClassifierConfig",

@@ -11,9 +11,9 @@ Inception-v3 network of the FID recipe does not fit (8x8 and 28x28 grey digits):
 
 The objective, top to bottom:
 
-    x = preprocess(pixels)                  data.preprocess: "unit" ([0, 1]) or "symmetric" ([-1, 1])
-    logits = CNN(x, dropout on the features in training)
-    loss = mean_batch softmax_cross_entropy(logits, y)      nats per example (Bishop 2006, Eq. 4.108)
+    x = preprocess(pixels)             data.preprocess: "unit" ([0, 1]) or "symmetric" ([-1, 1])
+    logits = CNN(x)                    dropout on the feature layer in training only
+    loss = mean_batch softmax_cross_entropy(logits, y)    nats (Bishop 2006, Eq. 4.108)
 
 Evaluation reports, on the eval split, the accuracy and the mean negative log-likelihood
 ``-log p(y|x)`` in nats per example. ``sample`` is refused (there is nothing to sample);
@@ -54,12 +54,12 @@ class ClassifierConfig:
     maps images in [0, 1] to the same convention.
 
     Attributes:
-      features: channels of the conv-ReLU-pool stages.
+      conv_features: channels of the conv-ReLU-pool stages.
       dense: width of the feature layer (the dimension of the FD / KD feature space).
       dropout_rate: dropout on the feature layer in training; 0 disables it.
     """
 
-    features: tuple[int, ...] = (32, 64)
+    conv_features: tuple[int, ...] = (32, 64)
     dense: int = 128
     dropout_rate: float = 0.0
 
@@ -103,7 +103,7 @@ class ClassifierMethod(Method):
             )
         self.module = CNNClassifier(
             num_classes=data.num_classes,
-            features=tuple(cfg.features),
+            conv_features=tuple(cfg.conv_features),
             dense=cfg.dense,
             dropout_rate=cfg.dropout_rate,
         )
@@ -118,7 +118,8 @@ class ClassifierMethod(Method):
     # -- inputs ------------------------------------------------------------------------------
     def prepare(self, images: jax.Array) -> jax.Array:
         """Integer pixels to model input under ``data.preprocess`` (deterministic)."""
-        return preprocess(None, images, mode=self.config.data.preprocess, num_bits=self.data.num_bits)
+        mode = self.config.data.preprocess
+        return preprocess(None, images, mode=mode, num_bits=self.data.num_bits)
 
     def inputs_from_unit(self, images: jax.Array) -> jax.Array:
         """Float images in [0, 1] (e.g. generator samples) to the model's input convention."""

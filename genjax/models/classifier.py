@@ -3,7 +3,7 @@
 Architecture (LeNet-like; LeCun et al. 1998, with ReLU and max pooling):
 
     x (B, H, W, C)
-    -> [conv 3x3 (f_i channels, SAME) -> ReLU -> max-pool 2x2 stride 2 (SAME)]  for f_i in features
+    -> [conv 3x3 (f channels, SAME) -> ReLU -> max-pool 2x2 stride 2 (SAME)]  for f in conv_features
     -> flatten -> dense (``dense`` units) -> ReLU       = the "features" (B, dense)
     -> dropout (training only)
     -> dense (num_classes)                               = the logits (B, num_classes)
@@ -32,28 +32,32 @@ class CNNClassifier(nn.Module):
 
     Attributes:
       num_classes: number of output logits K (>= 2).
-      features: output channels of the conv stages, one stage per entry (each halves H, W).
+      conv_features: output channels of the conv stages, one stage per entry (each halves
+        H and W, rounding up).
       dense: width of the feature layer (the dimension of :meth:`features`).
       dropout_rate: dropout on the feature layer during training only; 0 disables it. With
         a rate > 0, ``__call__(..., train=True)`` needs ``rngs={"dropout": key}``.
     """
 
     num_classes: int
-    features: Sequence[int] = (32, 64)
+    conv_features: Sequence[int] = (32, 64)
     dense: int = 128
     dropout_rate: float = 0.0
 
     def setup(self):
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
-        if not self.features or any(f < 1 for f in self.features):
-            raise ValueError(f"features must be a non-empty tuple of ints >= 1, got {self.features}")
+        if not self.conv_features or any(f < 1 for f in self.conv_features):
+            raise ValueError(
+                f"conv_features must be a non-empty tuple of ints >= 1, got {self.conv_features}"
+            )
         if self.dense < 1:
             raise ValueError(f"dense must be >= 1, got {self.dense}")
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
         self.convs = [
-            nn.Conv(f, (3, 3), padding="SAME", name=f"conv_{i}") for i, f in enumerate(self.features)
+            nn.Conv(f, (3, 3), padding="SAME", name=f"conv_{i}")
+            for i, f in enumerate(self.conv_features)
         ]
         self.feature_layer = nn.Dense(self.dense, name="features")
         self.dropout = nn.Dropout(self.dropout_rate)
