@@ -235,6 +235,7 @@ def test_default_manual_folder_is_used(tmp_path, monkeypatch):
 
 def test_offline_error_names_files_checksums_and_folder(tmp_path, monkeypatch):
     calls = no_network(monkeypatch)
+    monkeypatch.setattr(sources, "unreachable", lambda url, **kw: None)  # reach the download
     data_dir = tmp_path / "dd"
     with pytest.raises(DataUnavailableError) as info:
         load_dataset("fashion_mnist", "train", data_dir=str(data_dir))
@@ -244,6 +245,12 @@ def test_offline_error_names_files_checksums_and_folder(tmp_path, monkeypatch):
     assert str(data_dir / "downloads" / "manual") in msg
     assert "--set data.manual_dir=DIR" in msg and "ConnectionError" in msg
     assert len(calls) == 4  # one try per file (one mirror)
+    # An unreachable host is reported without trying the download manager at all.
+    calls.clear()
+    monkeypatch.setattr(sources, "unreachable", lambda url, **kw: "cannot connect (test)")
+    with pytest.raises(DataUnavailableError, match="cannot connect"):
+        load_dataset("fashion_mnist", "train", data_dir=str(tmp_path / "dd2"))
+    assert calls == []
     # An explicit manual_dir is the only source: no download is attempted.
     calls.clear()
     with pytest.raises(DataUnavailableError, match="manual_dir=.*lacks train-images-idx3"):

@@ -3,7 +3,6 @@
 Importing this package registers every built-in method with :mod:`genjax.train.method`.
 """
 
-from genjax.methods.autoregressive import AutoregressiveConfig, AutoregressiveMethod
 from genjax.methods.classifier import ClassifierConfig, ClassifierMethod
 from genjax.methods.classical import (
     GMMConfig,
@@ -23,8 +22,6 @@ __all__ = [
     "LinearAEMethod",
     "PPCAConfig",
     "PPCAMethod",
-    "AutoregressiveConfig",
-    "AutoregressiveMethod",
     "ClassifierConfig",
     "ClassifierMethod",
     "GANConfig",
