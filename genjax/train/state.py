@@ -70,7 +70,7 @@ class TrainState:
 
 def global_norm(tree: Any) -> jax.Array:
     """The l2 norm of all leaves of a pytree together."""
-    return optax.global_norm(tree)
+    return optax.tree.norm(tree)
 
 
 def apply_gradients(
