@@ -522,8 +522,10 @@ def test_preprocess_errors():
         preprocess(None, x, mode="dequantize", num_bits=8)
     with pytest.raises(ValueError, match="integer pixel values.*float32"):
         preprocess(None, x.astype(np.float32), mode="unit", num_bits=8)
-    with pytest.raises(ValueError, match="num_bits must be in"):
+    with pytest.raises(ValueError, match="continuous data"):
         preprocess(None, x, mode="unit", num_bits=0)
+    with pytest.raises(ValueError, match="num_bits must be in"):
+        preprocess(None, x, mode="unit", num_bits=17)
     assert set(PREPROCESS_MODES) == {
         "unit",
         "symmetric",
@@ -531,4 +533,5 @@ def test_preprocess_errors():
         "binary",
         "dequantize",
         "integer",
+        "none",
     }

@@ -8,6 +8,8 @@ Names (:func:`available_datasets`):
   validation 10000 / test 10000, values in {0, 1}, no labels.
 * ``cifar10`` and ``tfds:<name>[:<version>]``: TFDS's own builders (image key ``"image"``,
   label key ``"label"`` when present).
+* ``ring``, ``grid``, ``two_moons``: 2-D toy points generated in-process (:mod:`genjax.data.toy`),
+  float32 ``(N, 2)`` with ``num_bits == 0``.
 
 Every split is read once per process from TFDS ``array_record`` files through
 ``builder.as_data_source`` (no TensorFlow), held as numpy arrays and cached. Splits accept the
@@ -29,7 +31,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
 
-from genjax.data import builders, tfds_builtin
+from genjax.data import builders, tfds_builtin, toy
 from genjax.data.sources import ChecksumError, DataUnavailableError
 
 _OWN_BUILDERS: dict[str, type[builders.GenjaxBuilder]] = {
@@ -54,14 +56,16 @@ _CACHE_LOCK = threading.Lock()
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class ArrayDataset:
-    """One split of an image dataset, held in memory.
+    """One split of an image dataset (or of a continuous point dataset), held in memory.
 
     Attributes:
       name: the dataset name given to :func:`load_dataset`.
       split: the split spec given to :func:`load_dataset` (may contain TFDS slicing).
-      images: uint8 ``(N, H, W, C)`` with ``C`` in ``{1, 3}``.
+      images: uint8 ``(N, H, W, C)`` with ``C`` in ``{1, 3}``; or, for continuous data such as
+        the 2-D toy datasets, float32 points ``(N, D)``.
       labels: int32 ``(N,)``, or ``None`` for unlabelled data.
-      num_bits: bits per pixel value: 8 (values 0..255) or 1 (binary data, values 0/1).
+      num_bits: bits per pixel value: 8 (values 0..255) or 1 (binary data, values 0/1); 0 for
+        continuous float32 points.
       num_classes: number of label classes, or ``None``.
     """
 
@@ -74,14 +78,27 @@ class ArrayDataset:
 
     def __post_init__(self):
         images = self.images
-        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
-            raise ValueError(
-                "images must be a uint8 numpy array (N, H, W, C); got "
-                f"{type(images).__name__} {getattr(images, 'dtype', '')} "
-                f"{getattr(images, 'shape', '')}"
-            )
-        if images.shape[-1] not in (1, 3):
-            raise ValueError(f"images must have 1 or 3 channels; got shape {images.shape}")
+        if self.is_continuous:
+            if images.ndim != 2:
+                raise ValueError(
+                    "images must be uint8 images (N, H, W, C) or float32 points (N, D); got "
+                    f"float32 {images.shape}"
+                )
+            if self.num_bits != 0:
+                raise ValueError(f"continuous points take num_bits=0; got {self.num_bits}")
+            if not np.all(np.isfinite(images)):
+                raise ValueError("points contain NaN or infinite values")
+        else:
+            if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+                raise ValueError(
+                    "images must be a uint8 numpy array (N, H, W, C) or float32 points (N, D); "
+                    f"got {type(images).__name__} {getattr(images, 'dtype', '')} "
+                    f"{getattr(images, 'shape', '')}"
+                )
+            if images.shape[-1] not in (1, 3):
+                raise ValueError(f"images must have 1 or 3 channels; got shape {images.shape}")
+            if self.num_bits not in range(1, 9):
+                raise ValueError(f"num_bits must be in 1..8 for uint8 images; got {self.num_bits}")
         if self.labels is not None:
             labels = self.labels
             if not isinstance(labels, np.ndarray) or labels.dtype != np.int32:
@@ -91,20 +108,23 @@ class ArrayDataset:
                 )
             if labels.shape != (len(images),):
                 raise ValueError(f"labels must have shape ({len(images)},); got {labels.shape}")
-        if self.num_bits not in range(1, 9):
-            raise ValueError(f"num_bits must be in 1..8 for uint8 images; got {self.num_bits}")
+
+    @property
+    def is_continuous(self) -> bool:
+        """True for float32 points ``(N, D)`` (``num_bits == 0``), False for uint8 images."""
+        return isinstance(self.images, np.ndarray) and self.images.dtype == np.float32
 
     def __repr__(self) -> str:
         labels = "None" if self.labels is None else f"int32{tuple(self.labels.shape)}"
         return (
             f"ArrayDataset(name={self.name!r}, split={self.split!r}, "
-            f"images=uint8{tuple(self.images.shape)}, labels={labels}, "
+            f"images={self.images.dtype}{tuple(self.images.shape)}, labels={labels}, "
             f"num_bits={self.num_bits}, num_classes={self.num_classes})"
         )
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        """``(H, W, C)`` of one image."""
+    def shape(self) -> tuple[int, ...]:
+        """``(H, W, C)`` of one image, or ``(D,)`` of one point."""
         return tuple(self.images.shape[1:])
 
     def __len__(self) -> int:
@@ -113,7 +133,7 @@ class ArrayDataset:
 
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`, besides ``"tfds:<name>[:<version>]"``."""
-    return sorted([*_OWN_BUILDERS, *_BUILTIN_ALIASES])
+    return sorted([*_OWN_BUILDERS, *_BUILTIN_ALIASES, *toy.NUM_CLASSES])
 
 
 def default_data_dir() -> str:
@@ -143,6 +163,13 @@ def _absolute(spec: str, split_infos, name: str) -> list:
             f"split {spec!r} is not valid for dataset {name!r} (splits: {list(split_infos)}; "
             f"slicing as in 'train[:90%]', 'train[1000:]', 'train+test'): {err}"
         ) from None
+
+
+def _toy_split_infos(name: str):
+    return {
+        split: tfds.core.SplitInfo(name=split, shard_lengths=[n], num_bytes=0)
+        for split, n in toy.SPLIT_SIZES.items()
+    }
 
 
 def _read_split(builder, split: str, label_key: str | None, shape) -> tuple:
@@ -323,7 +350,11 @@ def load_dataset(
         raise ValueError(f"split must be a non-empty str such as 'train'; got {split!r}")
     data_dir = os.path.expanduser(str(data_dir)) if data_dir else default_data_dir()
     manual_dir = os.path.expanduser(str(manual_dir)) if manual_dir else None
-    if name in _OWN_BUILDERS:
+    if name in toy.NUM_CLASSES:
+        bases = toy.load_toy_split(name)
+        split_infos = _toy_split_infos(name)
+        num_bits, num_classes = 0, toy.NUM_CLASSES[name]
+    elif name in _OWN_BUILDERS:
         bases, split_infos = _load_own(name, split, data_dir, manual_dir, download)
         cls = _OWN_BUILDERS[name]
         num_bits, num_classes = cls.NUM_BITS, cls.NUM_CLASSES

@@ -10,7 +10,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-PREPROCESS_MODES = ("unit", "symmetric", "binarize_dynamic", "binary", "dequantize", "integer")
+PREPROCESS_MODES = (
+    "unit",
+    "symmetric",
+    "binarize_dynamic",
+    "binary",
+    "dequantize",
+    "integer",
+    "none",
+)
 _STOCHASTIC_MODES = ("binarize_dynamic", "dequantize")
 
 
@@ -33,6 +41,8 @@ def preprocess(key, images, *, mode: str, num_bits: int) -> jax.Array:
       D log 2**num_bits`` nats, i.e. bits/dim = ``(-log p(y) / D + num_bits log 2) / log 2``.
     * ``"integer"``: the integer values themselves as int32 (targets of a categorical
       PixelCNN likelihood over ``2**num_bits`` values).
+    * ``"none"``: continuous data (``num_bits == 0``, e.g. the 2-D toy points) passed through
+      as float32; the only mode for such data.
 
     The function is pure: ``mode`` and ``num_bits`` are static (Python values), and the same
     ``key`` gives the same result. Under ``jax.jit`` pass them as static arguments or close
@@ -44,7 +54,8 @@ def preprocess(key, images, *, mode: str, num_bits: int) -> jax.Array:
       images: integer array of any shape, typically ``(batch, height, width, channels)``,
         with values in ``{0, ..., 2**num_bits - 1}`` (values are not checked under ``jit``).
       mode: one of ``PREPROCESS_MODES`` (see above).
-      num_bits: bits per stored pixel value: 8 for 8-bit data, 1 for binary data.
+      num_bits: bits per stored pixel value: 8 for 8-bit data, 1 for binary data, 0 for
+        continuous float32 data (mode "none").
 
     Returns:
       float32 array of the same shape (int32 for ``"integer"``).
@@ -63,10 +74,17 @@ def preprocess(key, images, *, mode: str, num_bits: int) -> jax.Array:
     if not isinstance(mode, str) or mode not in PREPROCESS_MODES:
         raise ValueError(f"mode must be one of {list(PREPROCESS_MODES)}; got {mode!r}")
     if isinstance(num_bits, bool) or not isinstance(num_bits, int | np.integer):
-        raise ValueError(f"num_bits must be a Python int in [1, 16]; got {num_bits!r}")
+        raise ValueError(f"num_bits must be a Python int in [0, 16]; got {num_bits!r}")
     num_bits = int(num_bits)
-    if not 1 <= num_bits <= 16:
-        raise ValueError(f"num_bits must be in [1, 16]; got {num_bits}")
+    if not 0 <= num_bits <= 16:
+        raise ValueError(f"num_bits must be in [0, 16] (0: continuous data); got {num_bits}")
+    if (mode == "none") != (num_bits == 0):
+        raise ValueError(
+            "continuous data (num_bits=0, e.g. the 2-D toy datasets) takes mode='none', and "
+            f"mode='none' is only for continuous data; got mode={mode!r}, num_bits={num_bits}"
+        )
+    if mode == "none":
+        return jnp.asarray(images, dtype=jnp.float32)
     images = jnp.asarray(images)
     if images.dtype == jnp.bool_ or not jnp.issubdtype(images.dtype, jnp.integer):
         raise ValueError(
