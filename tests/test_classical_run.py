@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from genjax.classical import run_gmm, run_linear_ae, run_ppca, toy_mixture_2d
-from genjax.classical.plots import save_image_grid
+from genjax.classical.plots import save_image_panels
 
 
 @pytest.fixture(scope="module")
@@ -100,4 +100,4 @@ def test_bad_image_shape(tmp_path, digits):
             digits[0], key=jax.random.key(0), workdir=tmp_path, latent_dim=2, image_shape=(7, 7)
         )
     with pytest.raises(ValueError, match="images must have shape"):
-        save_image_grid(np.zeros((2, 10)), tmp_path / "x.png", image_shape=(3, 3))
+        save_image_panels(np.zeros((2, 10)), tmp_path / "x.png", image_shape=(3, 3))

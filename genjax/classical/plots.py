@@ -101,7 +101,7 @@ def plot_gmm_ellipses(
     return path
 
 
-def save_image_grid(
+def save_image_panels(
     images: Any,
     path: str | Path,
     *,
@@ -111,7 +111,10 @@ def save_image_grid(
     titles: list[str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Writes flat images as a grid PNG.
+    """Writes flat images as a matplotlib figure of captioned panels (PNG).
+
+    For plain pixel-exact sample grids use :func:`genjax.eval.save_image_grid`; this figure is
+    for images that need a caption each or a signed colour map (principal directions, means).
 
     Args:
       images: ``(N, prod(image_shape))`` array; values in [0, 1] unless ``signed``.

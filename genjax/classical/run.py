@@ -22,7 +22,7 @@ import numpy as np
 
 from genjax.classical.gmm import check_data, fit_gmm, gmm_log_likelihood, sample_gmm
 from genjax.classical.linear_ae import linear_ae_loss, principal_angles, train_linear_ae
-from genjax.classical.plots import plot_gmm_ellipses, save_image_grid
+from genjax.classical.plots import plot_gmm_ellipses, save_image_panels
 from genjax.classical.ppca import (
     fit_ppca_closed_form,
     fit_ppca_em,
@@ -114,7 +114,7 @@ def run_gmm(
         plot_gmm_ellipses(np.asarray(data["train"]), params, workdir / "gmm_ellipses.png")
     if image_shape is not None:
         order = np.argsort(-np.asarray(params.weights))
-        save_image_grid(
+        save_image_panels(
             np.asarray(params.means)[order],
             workdir / "gmm_means.png",
             image_shape=image_shape,
@@ -122,7 +122,7 @@ def run_gmm(
             title="GMM component means (by weight)",
         )
         samples, _ = sample_gmm(sample_key, params, num_samples)
-        save_image_grid(
+        save_image_panels(
             samples,
             workdir / "gmm_samples.png",
             image_shape=image_shape,
@@ -177,14 +177,14 @@ def run_ppca(
     if image_shape is not None:
         workdir = Path(workdir)
         samples, _ = sample_ppca(sample_key, closed, num_samples)
-        save_image_grid(
+        save_image_panels(
             samples,
             workdir / "ppca_samples.png",
             image_shape=image_shape,
             title=f"PPCA samples (q={latent_dim}, closed form)",
         )
         u = np.asarray(principal_directions(closed)).T
-        save_image_grid(
+        save_image_panels(
             np.concatenate([np.asarray(closed.mean)[None], u]),
             workdir / "ppca_principal_directions.png",
             image_shape=image_shape,
@@ -245,7 +245,7 @@ def run_linear_ae(
         metrics[f"{split}_pca_reconstruction_error"] = float(jnp.mean(jnp.sum(r * r, axis=-1)))
     if image_shape is not None:
         dec = np.asarray(params["decoder_weight"]).T
-        save_image_grid(
+        save_image_panels(
             dec,
             Path(workdir) / "linear_ae_decoder.png",
             image_shape=image_shape,
