@@ -3,6 +3,7 @@
 Importing this package registers every built-in method with :mod:`genjax.train.method`.
 """
 
+from genjax.methods.autoregressive import AutoregressiveConfig, AutoregressiveMethod
 from genjax.methods.classifier import ClassifierConfig, ClassifierMethod
 from genjax.methods.classical import (
     GMMConfig,
@@ -12,6 +13,7 @@ from genjax.methods.classical import (
     PPCAConfig,
     PPCAMethod,
 )
+from genjax.methods.flow import RealNVPConfig, RealNVPMethod
 from genjax.methods.gan import GANConfig, GANMethod
 from genjax.methods.vae import VAEConfig, VAEMethod
 
@@ -22,8 +24,12 @@ __all__ = [
     "LinearAEMethod",
     "PPCAConfig",
     "PPCAMethod",
+    "AutoregressiveConfig",
+    "AutoregressiveMethod",
     "ClassifierConfig",
     "ClassifierMethod",
+    "RealNVPConfig",
+    "RealNVPMethod",
     "GANConfig",
     "GANMethod",
     "VAEConfig",

@@ -1,0 +1,406 @@
+"""Autoregressive image models: PixelCNN, Gated PixelCNN, PixelRNN, PixelCNN++, multiscale.
+
+The whole objective, top to bottom (``v`` the stored pixels, ``D = H W C`` sub-pixels):
+
+    -log p(v) = -sum_t log p(v_t | v_<t)          raster order, channels R -> G -> B, nats
+    loss = mean over the batch of -log p(v)       nats per example (what is minimised)
+    bits_per_dim = loss / (D ln 2)
+
+Likelihood (``model.likelihood``), its data protocol and the network input:
+
+* ``bernoulli``: binary pixels (``data.preprocess`` "binary" for a static binarization such
+  as Larochelle & Murray's MNIST, "binarize_dynamic" for Bernoulli(v / max) draws); the network
+  reads ``{0, 1}``; :func:`genjax.losses.bernoulli_nll`. Reported in nats per image, as in the
+  papers (van den Oord et al. 2016b, Table 4).
+* ``categorical``: a ``K = 2^num_bits``-way softmax per sub-pixel (PixelRNN Sec. 5.3);
+  ``data.preprocess="integer"`` gives the targets ``v``; the network reads ``2 v / (K - 1) - 1``;
+  :func:`genjax.losses.categorical_nll`.
+* ``logistic_mixture`` (PixelCNN++ only): discretized logistic mixture of 8-bit values
+  (Salimans et al. 2017, Eq. 2); ``data.preprocess="integer"``; network input and target
+  ``x = 2 v / 255 - 1``; :func:`genjax.losses.discretized_logistic_mixture_nll`.
+
+All three are probabilities of the discrete data: no dequantization, no ``log 256`` term, so
+bits/dim is ``nats / (D ln 2)`` directly (a uniform 8-bit model scores 8 bits/dim). For the
+multiscale model, ``-log p(v)`` sums the base image's and every pixel group's terms (Reed et al.
+2017, Sec. 3). Class-conditional models (``model.conditional``; Gated PixelCNN, PixelCNN++,
+multiscale) read ``batch["label"]``; samples then cycle through the classes.
+
+Sampling (:meth:`AutoregressiveMethod.sample`): ``model.sampler`` = ``naive`` (one full pass
+per sub-pixel, every architecture but multiscale), ``cached`` (PixelCNN only, the same sample
+computing one position per step), ``multiscale`` (the multiscale model's parallel sampler) or
+``auto`` (multiscale for the multiscale model, cached for PixelCNN, naive otherwise); see
+:mod:`genjax.models.sampling`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax.data import BatchIterator, preprocess
+from genjax.eval.images import save_image_grid
+from genjax.losses import bernoulli_nll, categorical_nll, discretized_logistic_mixture_nll
+from genjax.models.multiscale_pixelcnn import MultiscalePixelCNN, extract_group, multiscale_groups
+from genjax.models.pixelcnn import GatedPixelCNN, PixelCNN
+from genjax.models.pixelcnnpp import PixelCNNPlusPlus
+from genjax.models.pixelrnn import PixelRNN
+from genjax.models.sampling import (
+    cached_pixelcnn_sample,
+    multiscale_sample,
+    naive_sample,
+    network_input,
+)
+from genjax.train.method import Method, register
+from genjax.train.optim import make_optimizer
+from genjax.train.state import ModelState, TrainState, apply_gradients
+
+ARCHITECTURES = (
+    "pixelcnn",
+    "gated_pixelcnn",
+    "pixelrnn_row",
+    "pixelrnn_diagonal",
+    "pixelcnnpp",
+    "multiscale",
+)
+LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture")
+SAMPLERS = ("auto", "naive", "cached", "multiscale")
+_CONDITIONAL = ("gated_pixelcnn", "pixelcnnpp", "multiscale")
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoregressiveConfig:
+    """Architecture, likelihood and sampler of an autoregressive image model.
+
+    Attributes:
+      architecture: one of ``ARCHITECTURES``.
+      likelihood: ``bernoulli`` | ``categorical`` | ``logistic_mixture`` (see the module doc).
+      features: PixelCNN h, Gated PixelCNN p, PixelRNN hidden h, PixelCNN++ feature maps, or the
+        multiscale upsamplers' features.
+      num_layers: PixelCNN residual blocks, gated layers, PixelRNN LSTM layers, PixelCNN++ resnet
+        blocks per resolution (``num_resnet``), or the multiscale base model's gated layers.
+      output_features: width of the 1x1 output layer (not PixelCNN++).
+      kernel_size, first_kernel_size: masked kernels of later layers (3) and the first (7).
+      num_mixtures: M, logistic components (PixelCNN++).
+      dropout_rate, weight_norm: PixelCNN++ regularization and parameterization.
+      conditional: class-conditional on ``batch["label"]``.
+      embed_features: label embedding size (Gated PixelCNN).
+      num_scales, base_features, num_blocks: multiscale S, base model width, upsampler blocks.
+      sampler: ``auto`` | ``naive`` | ``cached`` | ``multiscale``.
+    """
+
+    architecture: str = "pixelcnn"
+    likelihood: str = "bernoulli"
+    features: int = 64
+    num_layers: int = 7
+    output_features: int = 256
+    kernel_size: int = 3
+    first_kernel_size: int = 7
+    num_mixtures: int = 10
+    dropout_rate: float = 0.5
+    weight_norm: bool = True
+    conditional: bool = False
+    embed_features: int = 32
+    num_scales: int = 2
+    base_features: int = 64
+    num_blocks: int = 2
+    sampler: str = "auto"
+
+
+def build_model(
+    cfg: AutoregressiveConfig, shape: tuple[int, int, int], num_values: int, num_classes: int
+):
+    """The Flax module for ``cfg`` on images of ``shape`` with a ``num_values``-way softmax."""
+    c = shape[-1]
+    out = "bernoulli" if cfg.likelihood == "bernoulli" else "categorical"
+    common = dict(
+        color_channels=c, output=out, num_values=num_values, output_features=cfg.output_features
+    )
+    a = cfg.architecture
+    if a == "pixelcnn":
+        return PixelCNN(
+            cfg.features,
+            cfg.num_layers,
+            kernel_size=cfg.kernel_size,
+            first_kernel_size=cfg.first_kernel_size,
+            **common,
+        )
+    if a == "gated_pixelcnn":
+        return GatedPixelCNN(
+            cfg.features,
+            cfg.num_layers,
+            kernel_size=cfg.kernel_size,
+            first_kernel_size=cfg.first_kernel_size,
+            num_classes=num_classes,
+            embed_features=cfg.embed_features,
+            **common,
+        )
+    if a in ("pixelrnn_row", "pixelrnn_diagonal"):
+        layer = "row_lstm" if a == "pixelrnn_row" else "diagonal_bilstm"
+        return PixelRNN(
+            layer, cfg.features, cfg.num_layers, first_kernel_size=cfg.first_kernel_size, **common
+        )
+    if a == "pixelcnnpp":
+        return PixelCNNPlusPlus(
+            cfg.features,
+            cfg.num_layers,
+            cfg.num_mixtures,
+            cfg.dropout_rate,
+            cfg.weight_norm,
+            num_classes,
+        )
+    return MultiscalePixelCNN(
+        cfg.num_scales,
+        base_features=cfg.base_features,
+        base_layers=cfg.num_layers,
+        features=cfg.features,
+        num_blocks=cfg.num_blocks,
+        num_classes=num_classes,
+        **common,
+    )
+
+
+def _validate(cfg: AutoregressiveConfig, config, data) -> None:
+    """Raises ValueError for a config that does not fit the architecture or the data."""
+    if cfg.architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"model.architecture={cfg.architecture!r}; expected one of {ARCHITECTURES}"
+        )
+    if cfg.likelihood not in LIKELIHOODS:
+        raise ValueError(f"model.likelihood={cfg.likelihood!r}; expected one of {LIKELIHOODS}")
+    if cfg.sampler not in SAMPLERS:
+        raise ValueError(f"model.sampler={cfg.sampler!r}; expected one of {SAMPLERS}")
+    if (cfg.architecture == "pixelcnnpp") != (cfg.likelihood == "logistic_mixture"):
+        raise ValueError(
+            f"model.likelihood={cfg.likelihood!r} with model.architecture={cfg.architecture!r}: "
+            "PixelCNN++ needs likelihood='logistic_mixture', which no other architecture has"
+        )
+    if cfg.likelihood == "logistic_mixture" and data.num_bits != 8:
+        raise ValueError(
+            f"the logistic mixture is over 8-bit values; data has num_bits={data.num_bits}"
+        )
+    modes = ("binary", "binarize_dynamic") if cfg.likelihood == "bernoulli" else ("integer",)
+    for name in ("preprocess", "eval_preprocess"):
+        mode = getattr(config.data, name)
+        if (mode or name == "preprocess") and mode not in modes:
+            raise ValueError(
+                f"data.{name}={mode!r} does not fit model.likelihood={cfg.likelihood!r}; "
+                f"expected one of {modes}"
+            )
+    if cfg.conditional and cfg.architecture not in _CONDITIONAL:
+        raise ValueError(
+            f"model.conditional=True needs an architecture in {_CONDITIONAL}, got {cfg.architecture!r}"
+        )
+    if cfg.conditional and not data.num_classes:
+        raise ValueError(f"model.conditional=True needs labels; dataset {data.name!r} has none")
+    sampler = cfg.sampler
+    if sampler == "cached" and cfg.architecture != "pixelcnn":
+        raise ValueError(
+            f"model.sampler='cached' is implemented for pixelcnn, not {cfg.architecture!r}"
+        )
+    if (sampler == "multiscale") != (cfg.architecture == "multiscale") and sampler != "auto":
+        raise ValueError(
+            f"model.sampler={sampler!r} with model.architecture={cfg.architecture!r}: the "
+            "multiscale model is sampled by the multiscale sampler, every other one is not"
+        )
+
+
+@register
+class AutoregressiveMethod(Method):
+    """Trains an autoregressive image model by maximum likelihood; exact test NLL; samplers."""
+
+    name = "autoregressive"
+    model_config = AutoregressiveConfig
+
+    def __init__(self, config, data):
+        super().__init__(config, data)
+        cfg: AutoregressiveConfig = config.model
+        _validate(cfg, config, data)
+        self.num_values = 2**data.num_bits if cfg.likelihood == "categorical" else 256
+        self.num_classes = (data.num_classes or 0) if cfg.conditional else 0
+        self.module = build_model(cfg, data.shape, self.num_values, self.num_classes)
+        self.tx = make_optimizer(config.optim, config.train.num_steps)
+        self._nll = jax.jit(self.nll)
+        self._samplers: dict = {}
+
+    # -- data and the objective ------------------------------------------------------------
+    def prepare(self, key, images, *, train: bool) -> tuple[jax.Array, jax.Array]:
+        """``(network input, target)`` from stored pixels under the configured protocol."""
+        mode = self.config.data.preprocess
+        if not train and self.config.data.eval_preprocess:
+            mode = self.config.data.eval_preprocess
+        v = preprocess(key, images, mode=mode, num_bits=self.data.num_bits)
+        x = network_input(v, self.config.model.likelihood, self.num_values)
+        target = x if self.config.model.likelihood == "logistic_mixture" else v
+        return x, target
+
+    def labels(self, batch) -> jax.Array | None:
+        return jnp.asarray(batch["label"]) if self.num_classes else None
+
+    def nll(self, params, x, target, labels=None, dropout_key=None) -> jax.Array:
+        """``-log p(v)`` in nats per example, shape (B,): sum over every sub-pixel's conditional.
+
+        Args:
+          params: the module's parameters.
+          x, target: from :meth:`prepare`.
+          labels: (B,) int for class-conditional models, else None.
+          dropout_key: PixelCNN++ in training mode (dropout on); None evaluates without dropout.
+        """
+        cfg: AutoregressiveConfig = self.config.model
+        variables = {"params": params}
+        if cfg.architecture == "pixelcnnpp":
+            kwargs = (
+                {} if dropout_key is None else {"train": True, "rngs": {"dropout": dropout_key}}
+            )
+            out = self.module.apply(variables, x, labels, **kwargs)
+            return discretized_logistic_mixture_nll(out, target, num_mixtures=cfg.num_mixtures)
+        score = bernoulli_nll if cfg.likelihood == "bernoulli" else categorical_nll
+        if cfg.architecture == "multiscale":
+            outs = self.module.apply(variables, x, labels)
+            groups = multiscale_groups(x.shape[1], x.shape[2], cfg.num_scales)
+            return sum(
+                score(o, extract_group(target, g)) for o, g in zip(outs, groups, strict=True)
+            )
+        args = (x, labels) if cfg.architecture == "gated_pixelcnn" else (x,)
+        return score(self.module.apply(variables, *args), target)
+
+    # -- Method interface --------------------------------------------------------------------
+    def init(self, key, batch):
+        data_key, init_key = jax.random.split(key)
+        x, _ = self.prepare(data_key, batch["image"], train=True)
+        labels = self.labels(batch)
+        args = (
+            (x,)
+            if self.config.model.architecture in ("pixelcnn", "pixelrnn_row", "pixelrnn_diagonal")
+            else (x, labels)
+        )
+        return {"model": ModelState.create(self.module.init(init_key, *args), self.tx)}
+
+    def train_step(self, state: TrainState, batch):
+        keys = state.step_keys("data", "dropout")
+        x, target = self.prepare(keys["data"], batch["image"], train=True)
+        labels = self.labels(batch)
+        dropout = keys["dropout"] if self.config.model.architecture == "pixelcnnpp" else None
+        model = state.models["model"]
+
+        def loss_fn(params):
+            return jnp.mean(self.nll(params, x, target, labels, dropout))
+
+        loss, grads = jax.value_and_grad(loss_fn)(model.params)
+        model, norms = apply_gradients(model, grads, self.tx)
+        bits = loss / (self.data.num_dims * math.log(2))
+        return state.replace_model("model", model), {"loss": loss, "bits_per_dim": bits, **norms}
+
+    def evaluate(self, state: TrainState, dataset, key: jax.Array) -> dict[str, float]:
+        """Exact test NLL: ``nll_nats`` per example and ``nll_bits_per_dim`` = nats / (D ln 2).
+
+        Stochastic eval preprocessing (``binarize_dynamic``) uses ``key``, fixed per run, so every
+        evaluation scores the same binarization of the eval split.
+        """
+        params = state.models["model"].params
+        total, n = 0.0, 0
+        it = BatchIterator(
+            dataset, self.config.eval.batch_size, seed=0, shuffle=False, drop_remainder=False
+        )
+        for i, batch in enumerate(it.epoch_batches(0)):
+            x, target = self.prepare(
+                jax.random.fold_in(key, i), jnp.asarray(batch["image"]), train=False
+            )
+            total += float(jnp.sum(self._nll(params, x, target, self.labels(batch))))
+            n += x.shape[0]
+        nats = total / n
+        return {
+            "nll_nats": nats,
+            "nll_bits_per_dim": nats / (self.data.num_dims * math.log(2)),
+            "num_examples": n,
+        }
+
+    def sampler_name(self) -> str:
+        cfg: AutoregressiveConfig = self.config.model
+        if cfg.sampler != "auto":
+            return cfg.sampler
+        return {"multiscale": "multiscale", "pixelcnn": "cached"}.get(cfg.architecture, "naive")
+
+    def sample_values(
+        self, state: TrainState, key: jax.Array, num: int, labels=None, sampler: str | None = None
+    ) -> np.ndarray:
+        """``num`` samples as integer pixel values (num, H, W, C) with the named sampler.
+
+        Args:
+          labels: (num,) int for conditional models; default ``arange(num) % num_classes``.
+          sampler: ``naive``, ``cached`` or ``multiscale``; default :meth:`sampler_name`.
+        """
+        sampler = sampler or self.sampler_name()
+        if self.num_classes and labels is None:
+            labels = jnp.arange(num) % self.num_classes
+        if (num, sampler) not in self._samplers:
+            self._samplers[(num, sampler)] = jax.jit(
+                functools.partial(self._sample, num=num, sampler=sampler)
+            )
+        return np.asarray(self._samplers[(num, sampler)](state.models["model"].params, key, labels))
+
+    def _sample(self, params, key, labels, *, num: int, sampler: str):
+        cfg: AutoregressiveConfig = self.config.model
+        shape = (num, *self.data.shape)
+        variables = {"params": params}
+        if sampler == "multiscale":
+            if cfg.architecture != "multiscale":
+                raise ValueError(
+                    f"sampler='multiscale' needs the multiscale model, not {cfg.architecture!r}"
+                )
+            base_fn = functools.partial(
+                self.module.apply, variables, labels=labels, method=MultiscalePixelCNN.base_logits
+            )
+
+            def group_fn(index, known, target):
+                return self.module.apply(
+                    variables, index, known, target, labels, method=MultiscalePixelCNN.group_logits
+                )
+
+            return multiscale_sample(
+                base_fn,
+                group_fn,
+                key,
+                shape,
+                num_scales=cfg.num_scales,
+                likelihood=cfg.likelihood,
+                num_values=self.num_values,
+            )
+        if sampler == "cached":
+            if cfg.architecture != "pixelcnn":
+                raise ValueError(
+                    f"sampler='cached' is implemented for pixelcnn, not {cfg.architecture!r}"
+                )
+            return cached_pixelcnn_sample(self.module, variables, key, shape)
+        if sampler != "naive" or cfg.architecture == "multiscale":
+            raise ValueError(
+                f"sampler={sampler!r} does not apply to architecture {cfg.architecture!r}"
+            )
+
+        def apply_fn(x):
+            if cfg.architecture in ("gated_pixelcnn", "pixelcnnpp"):
+                return self.module.apply(variables, x, labels)
+            return self.module.apply(variables, x)
+
+        return naive_sample(
+            apply_fn, key, shape, likelihood=cfg.likelihood, num_values=self.num_values
+        )
+
+    def sample(self, state: TrainState, key: jax.Array, num: int) -> np.ndarray:
+        """``num`` samples as float images in [0, 1] (values / (K - 1); Bernoulli as is)."""
+        values = self.sample_values(state, key, num)
+        if self.config.model.likelihood == "bernoulli":
+            return values.astype(np.float32)
+        return values.astype(np.float32) / (self.num_values - 1)
+
+    def write_pictures(self, state, outdir: Path, *, dataset, key, step: int) -> list[Path]:
+        """A grid of ``eval.num_samples`` samples (conditional: one class per column)."""
+        path = Path(outdir) / f"samples_{step:08d}.png"
+        images = self.sample(state, key, self.config.eval.num_samples)
+        save_image_grid(path, images, nrow=self.num_classes or None)
+        return [path]
