@@ -12,39 +12,8 @@ per-step metric fetch that the real loop does. Reports, never asserts.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
 
-import jax
-
-from genjax.experiments import load_config
-from genjax.train.loop import Trainer
-
-
-def bench(name: str, overrides: list[str], steps: int, warmup: int) -> dict:
-    config = load_config(name, overrides + ["train.progress=false"])
-    trainer = Trainer(config, None)
-    t0 = time.perf_counter()
-    trainer.step()
-    compile_s = time.perf_counter() - t0
-    for _ in range(warmup):
-        trainer.step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        trainer.step()
-    elapsed = time.perf_counter() - t0
-    batch = config.train.batch_size
-    return {
-        "config": name,
-        "batch_size": batch,
-        "devices": trainer.mesh.devices.size,
-        "device_kind": jax.devices()[0].device_kind,
-        "compile_plus_first_step_s": round(compile_s, 3),
-        "steps_per_s": round(steps / elapsed, 2),
-        "examples_per_s": round(steps * batch / elapsed, 1),
-        "ms_per_step": round(1000 * elapsed / steps, 3),
-    }
+from _report import TRAIN_HEADER, bench_train_steps, report
 
 
 def main() -> None:
@@ -55,18 +24,8 @@ def main() -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--out", default="bench_vae.json")
     args = p.parse_args()
-    rows = [bench(c, args.overrides, args.steps, args.warmup) for c in args.configs]
-    header = ["config", "batch_size", "devices", "device_kind", "compile_plus_first_step_s",
-              "steps_per_s", "examples_per_s", "ms_per_step"]
-    print(" | ".join(header))
-    print(" | ".join("---" for _ in header))
-    for r in rows:
-        print(" | ".join(str(r[h]) for h in header))
-    meta = {"jax": jax.__version__, "python": platform.python_version(),
-            "platform": jax.devices()[0].platform, "cpu": platform.processor() or platform.machine()}
-    with open(args.out, "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=2)
-    print(f"wrote {args.out}")
+    rows = [bench_train_steps(c, args.overrides, args.steps, args.warmup) for c in args.configs]
+    report({"train steps": (TRAIN_HEADER, rows)}, args.out)
 
 
 if __name__ == "__main__":

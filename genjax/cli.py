@@ -93,6 +93,8 @@ def _run(args) -> int:
         print(json.dumps(metrics, indent=2))
         return 0
     if args.command == "sample":
+        import numpy as np
+
         from genjax.eval.images import save_image_grid
 
         if args.num < 1:
@@ -100,10 +102,14 @@ def _run(args) -> int:
         images = trainer.method.sample(trainer.state, jax.random.key(args.seed), args.num)
         default = Path(args.workdir) / "pictures" / f"sample_cli_{step:08d}.png"
         out = Path(args.out) if args.out else default
-        save_image_grid(out, images)
-        if args.npy:
-            import numpy as np
+        if np.ndim(images) == 2:  # points (num, D) of a toy 2-D model: a scatter plot
+            from genjax.eval.plots import plot_points_2d
 
+            plot_points_2d(out, {"samples": np.asarray(images)[:, :2]},
+                           title=f"{args.num} samples, step {step}")
+        else:
+            save_image_grid(out, images)
+        if args.npy:
             np.save(args.npy, images)
         print(f"wrote {args.num} samples from step {step} to {out}")
         return 0

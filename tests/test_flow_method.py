@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from genjax.cli import main as cli_main
 from genjax.experiments import available_configs, load_config
 from genjax.losses import bits_per_dim
 from genjax.methods.flow import RealNVPMethod
@@ -159,6 +160,13 @@ def test_realnvp_toy2d_learns_two_moons_and_draws_its_density(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if r["split"] == "train"]
     assert train_rows[-1]["loss"] < train_rows[0]["loss"]
+    # The command line draws points (a scatter plot), at T = 0 all at f^{-1}(0).
+    npy = tmp_path / "s.npy"
+    assert cli_main(["sample", "--workdir", str(tmp_path), "--num", "7", "--npy", str(npy),
+                     "--out", str(tmp_path / "s.png"), "--set", "model.temperature=0"]) == 0
+    points = np.load(npy)
+    assert points.shape == (7, 2) and (tmp_path / "s.png").exists()
+    np.testing.assert_allclose(points, np.broadcast_to(points[0], points.shape))
 
 
 @pytest.mark.parametrize(
