@@ -3,11 +3,9 @@
 Command:   genjax train realnvp_mnist --workdir runs/realnvp_mnist
            (offline: add --set data.manual_dir=/path/to/mnist-idx-gz if ~/tensorflow_datasets
            does not hold the prepared MNIST)
-Run time:  this full config is an accelerator run: 3 scales, 64 features, 4 residual blocks,
-           batch 64, 60,000 steps (64 epochs); budget about 2-3 hours on one modern GPU (not run
-           in this form here). The bounded CPU run reported in README uses
-           --set model.features=16 --set model.num_blocks=1 --set train.num_steps=... on 2 loaded
-           CPU cores (about 35 minutes) and is far from converged.
+Run time:  an accelerator run: 3 scales, 64 features, 4 residual blocks, batch 64, 60,000 steps
+           (64 epochs); budget 2-3 hours on one modern GPU. Not run in this form here (no GPU
+           was available); README "Results" lists what was measured on CPU and how.
 Protocol:  uniform dequantization of the 8-bit pixels to [0, 1), logit transform alpha = 0.05
            (Jacobian included), 3-scale Real NVP (28 -> 14 -> 7), ResNet s/t with weight
            norm, batch norm after each coupling (running averages in evaluation); test NLL in
@@ -15,7 +13,7 @@ Protocol:  uniform dequantization of the 8-bit pixels to [0, 1), logit transform
            the 10,000-image test split.
 Expected:  about 1.05 bits/dim for well-trained flows on dequantized 8-bit MNIST (the number
            commonly reported for Real NVP on MNIST, e.g. Papamakarios et al. 2017 / Glow-style
-           tables); the bounded CPU run does not reach it (see README).
+           tables) after full training.
 """
 
 from genjax.methods.flow import RealNVPConfig

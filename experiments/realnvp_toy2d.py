@@ -2,14 +2,14 @@
 
 Command:   genjax train realnvp_toy2d --workdir runs/realnvp_toy2d
            genjax train realnvp_toy2d --workdir runs/realnvp_toy2d_ring --set data.name=ring
-Run time:  a few minutes on 2 loaded CPU cores (measured: see README "Results").
+Run time:  94 s wall (85 s user CPU) on a shared, loaded 2-core CPU, jax 0.10.2 (two_moons).
 Protocol:  8 affine MLP couplings (2 x 128 ReLU s/t networks, alternating masks, tanh-bounded
            scales), ActNorm after each; points used as given (data.preprocess="none", no
            dequantization, no logit); test -log p(x) in nats per point on the 10,000-point test
            split, exact (change of variables). Pictures: model density heat map with the test
            points overlaid, and model samples vs data.
-Expected:  two_moons: test NLL about 0.4 nats/point (see README for the measured value); no paper
-           anchor (the moons density has no closed-form entropy).
+Expected:  two_moons: test -log p(x) = 0.312 nats per point at step 8000 (measured); ring: see
+           README "Results". No paper anchor (the moons density has no closed-form entropy).
 """
 
 from genjax.methods.flow import RealNVPConfig
