@@ -1,13 +1,17 @@
 """Class-conditional Gated PixelCNN on scikit-learn's 8x8 digits, 256-way softmax: quick check.
 
 Command:   genjax train gated_pixelcnn_digits --workdir runs/gated_pixelcnn_digits
-Run time:  TIME_PLACEHOLDER
+Run time:  about 5 min wall on a shared, loaded 2-core CPU (the measured 3000-step run took 15.5 min
+           wall, 428 s user CPU, while other jobs ran; jax 0.10.2).
 Protocol:  the stored 8-bit pixels (0..16 scaled to 0..255, so 17 distinct levels) as 256-way
            softmax targets, network input 2v/255 - 1; Gated PixelCNN (7x7 then 3x3 gated layers,
            p=32, 5 layers, 1x1 head of 128) conditioned on the digit label through a learned
            embedding (van den Oord et al. 2016c, Eq. 4); Adam 1e-3, batch 100. Exact test
            -log p(x | label), no dequantization: bits/dim = nats / (64 ln 2).
-Expected:  RESULT_PLACEHOLDER
+Expected:  test -log p(x | label) = 75.30 nats per image (1.697 bits/dim) at step 1000, measured
+           (constant learning rate: the first 1000 steps of the measured 3000-step run are this
+           config). Training longer overfits the 1497 training images: 77.43 nats at step 2000,
+           87.88 at step 3000.
            (no paper anchor: the data has 17 grey levels, so this is not comparable with 8-bit
            benchmarks; it checks the conditional pipeline end to end).
 """
@@ -27,7 +31,7 @@ def get_config() -> Config:
         data=DataConfig(name="digits", preprocess="integer"),
         optim=OptimConfig(name="adam", learning_rate=1e-3),
         train=TrainConfig(
-            batch_size=100, num_steps=3000, log_every=100, eval_every=1000, checkpoint_every=1000,
+            batch_size=100, num_steps=1000, log_every=100, eval_every=500, checkpoint_every=500,
         ),
         eval=EvalConfig(batch_size=500, num_samples=60),
     )

@@ -8,8 +8,9 @@ Protocol:  8 affine MLP couplings (2 x 128 ReLU s/t networks, alternating masks,
            dequantization, no logit); test -log p(x) in nats per point on the 10,000-point test
            split, exact (change of variables). Pictures: model density heat map with the test
            points overlaid, and model samples vs data.
-Expected:  two_moons: test -log p(x) = 0.312 nats per point at step 8000 (measured); ring: see
-           README "Results". No paper anchor (the moons density has no closed-form entropy).
+Expected:  measured at step 8000: two_moons 0.312 nats per point (no closed form to compare
+           with); ring -1.957 nats per point (2:26 wall), against the data's own entropy
+           log 8 + log(2 pi e 0.02^2) = -2.907 nats, the best any model can score.
 """
 
 from genjax.methods.flow import RealNVPConfig
