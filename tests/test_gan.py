@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -24,7 +26,7 @@ CASES = {
 def _config(model: GANConfig) -> Config:
     return Config(
         method="gan",
-        model=model,
+        model=dataclasses.replace(model, metric_samples=100),  # keeps evaluation small
         data=DataConfig(name="digits", preprocess="symmetric"),
         train=TrainConfig(batch_size=20, num_steps=10, progress=False),
         eval=EvalConfig(batch_size=50, num_samples=16),

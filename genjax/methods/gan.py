@@ -14,9 +14,27 @@ The objectives, each in the paper's words (real before fake, logits not probabil
 
 ``conditional=True`` feeds the class label to G and D (Mirza & Osindero 2014).
 
-One engine step = ``n_critic`` discriminator updates, then one generator update. The step's
-batch is split into ``n_critic`` equal parts, one per critic update, so every critic update
-sees fresh real data: ``train.batch_size`` is ``n_critic`` times the per-update batch.
+One engine step = ``n_critic`` discriminator updates (:meth:`GANMethod.critic_update`), then
+one generator update (:meth:`GANMethod.generator_update`). The step's batch is split into
+``n_critic`` equal parts, one per critic update, so every critic update sees fresh real data:
+``train.batch_size`` is ``n_critic`` times the per-update batch.
+
+Data: images take ``data.preprocess="symmetric"`` ([-1, 1], matching G's tanh output);
+continuous 2-D points (``ring``, ``grid``, ``two_moons``) take ``"none"`` and an MLP generator
+with a linear output.
+
+Evaluation (:meth:`GANMethod.evaluate`), each number with its protocol in the result:
+
+* always: mean discriminator logits (critic scores) on eval data and on samples;
+* toy mixtures (``ring``, ``grid``): modes captured and high-quality share of
+  ``model.metric_samples`` samples (:func:`genjax.eval.mode_coverage`, 3 std);
+* images, with ``model.classifier_workdir`` set (a ``genjax train classifier_<dataset>`` run):
+  FD-<dataset>-cnn, KD and improved precision/recall of ``model.metric_samples`` samples
+  against the eval split (:func:`genjax.eval.features.classifier_metrics`), and for a
+  conditional GAN the classifier's accuracy on samples of the requested class; without it,
+  ``feature_metrics`` says why they were skipped;
+* BiGAN: 1-nearest-neighbour accuracy of eval images in encoder space, the train split as
+  the labelled reference (Donahue 2017, Table 1).
 """
 
 from __future__ import annotations
@@ -33,6 +51,9 @@ import optax
 from genjax.data import preprocess
 from genjax.eval.images import save_image_grid, save_interpolation_grid
 from genjax.eval.interpolation import interpolate_latents
+from genjax.eval.modes import high_quality_probability, mode_coverage
+from genjax.eval.nearest_neighbor import nearest_neighbor_accuracy
+from genjax.eval.plots import plot_curves, plot_points_2d
 from genjax.losses import (
     gradient_penalty,
     minimax_discriminator_loss,
@@ -51,15 +72,28 @@ from genjax.models.gan import (
     MLPGenerator,
 )
 from genjax.train.method import Method, register
+from genjax.train.metrics import read_metrics
 from genjax.train.optim import make_optimizer
 from genjax.train.state import ModelState, TrainState, apply_gradients, prefixed
 
 VARIANTS = ("gan", "wgan", "wgan_gp", "bigan")
+TOY_MIXTURES = ("ring", "grid")  # toy datasets with known modes (genjax.data.toy)
+MODE_THRESHOLD_STDS = 3.0  # "high quality": within 3 std of a centre (VEEGAN, PacGAN)
+STRICT_MODE_COUNT = 20  # the stricter "captured" rule: >= 20 high-quality samples
 
 
 @dataclasses.dataclass(frozen=True)
 class GANConfig:
-    """Architecture and objective of an adversarial method (see the module docstring)."""
+    """Architecture, objective and evaluation protocol of an adversarial method.
+
+    Attributes (objective and architecture: see the module docstring):
+      classifier_workdir: workdir of a ``genjax train classifier_<dataset>`` run on the same
+        dataset; enables FD-<dataset>-cnn, KD, precision/recall and (conditional) label
+        accuracy at evaluation. Empty: those metrics are skipped, with the reason reported.
+      metric_samples: generated samples per sample-based metric (mode coverage, FD, KD,
+        precision/recall, label accuracy); the real reference is the eval split (all of it,
+        or ``eval.max_examples``).
+    """
 
     variant: str = "gan"
     generator_loss: str = "nonsaturating"  # gan only: nonsaturating | minimax
@@ -75,6 +109,45 @@ class GANConfig:
     clip_value: float = 0.01
     gp_weight: float = 10.0
     discriminator_learning_rate: float = 0.0  # 0: same as optim.learning_rate
+    classifier_workdir: str = ""
+    metric_samples: int = 10000
+
+
+def _validate(cfg: GANConfig, config, data) -> None:
+    if cfg.variant not in VARIANTS:
+        raise ValueError(f"model.variant={cfg.variant!r}; expected one of {VARIANTS}")
+    if cfg.generator_loss not in ("nonsaturating", "minimax"):
+        raise ValueError(
+            f"model.generator_loss={cfg.generator_loss!r}; expected 'nonsaturating' or 'minimax'"
+        )
+    if cfg.variant == "wgan_gp" and cfg.discriminator_norm == "batch":
+        raise ValueError(
+            "model.variant='wgan_gp' penalises per-example gradients, which batch norm mixes; "
+            "set model.discriminator_norm=layer or none (Gulrajani et al. 2017, Sec. 4)"
+        )
+    if cfg.n_critic < 1 or config.train.batch_size % cfg.n_critic:
+        raise ValueError(
+            f"train.batch_size={config.train.batch_size} must be a multiple of "
+            f"model.n_critic={cfg.n_critic} >= 1 (one part of the batch per critic update)"
+        )
+    if cfg.metric_samples < 4:
+        raise ValueError(f"model.metric_samples must be >= 4, got {cfg.metric_samples}")
+    if cfg.conditional and not data.num_classes:
+        raise ValueError(f"model.conditional=True needs labels; dataset {data.name!r} has none")
+    points = data.num_bits == 0
+    expected = "none" if points else "symmetric"
+    modes = {config.data.preprocess, config.data.eval_preprocess or config.data.preprocess}
+    if modes != {expected}:
+        what = "continuous points" if points else "images (G's tanh output is in [-1, 1])"
+        raise ValueError(
+            f"GANs on {what} take data.preprocess={expected!r} (and data.eval_preprocess empty "
+            f"or the same); dataset {data.name!r} got {sorted(modes)}"
+        )
+    if points and cfg.architecture != "mlp":
+        raise ValueError(
+            f"model.architecture={cfg.architecture!r} needs images; dataset {data.name!r} holds "
+            "points: use model.architecture=mlp"
+        )
 
 
 @register
@@ -87,24 +160,8 @@ class GANMethod(Method):
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg: GANConfig = config.model
-        if cfg.variant not in VARIANTS:
-            raise ValueError(f"model.variant={cfg.variant!r}; expected one of {VARIANTS}")
-        if cfg.generator_loss not in ("nonsaturating", "minimax"):
-            raise ValueError(
-                f"model.generator_loss={cfg.generator_loss!r}; expected 'nonsaturating' or 'minimax'"
-            )
-        if cfg.variant == "wgan_gp" and cfg.discriminator_norm == "batch":
-            raise ValueError(
-                "model.variant='wgan_gp' penalises per-example gradients, which batch norm mixes; "
-                "set model.discriminator_norm=layer or none (Gulrajani et al. 2017, Sec. 4)"
-            )
-        if config.train.batch_size % cfg.n_critic:
-            raise ValueError(
-                f"train.batch_size={config.train.batch_size} must be a multiple of "
-                f"model.n_critic={cfg.n_critic} (one part of the batch per critic update)"
-            )
-        if cfg.conditional and not data.num_classes:
-            raise ValueError(f"model.conditional=True needs labels; dataset {data.name!r} has none")
+        _validate(cfg, config, data)
+        self.is_points = data.num_bits == 0
         self.num_classes = data.num_classes if cfg.conditional else 0
         self.generator, self.discriminator = self._build(cfg, data.shape)
         self.encoder = BiGANEncoder(cfg.latent_dim, hidden=cfg.hidden) if self._bigan else None
@@ -116,6 +173,14 @@ class GANMethod(Method):
         self.d_tx = make_optimizer(d_optim, steps * cfg.n_critic)
         if cfg.variant == "wgan":
             self.d_tx = optax.chain(self.d_tx, weight_clipping_transform(cfg.clip_value))
+        self._generate_eval = jax.jit(
+            lambda variables, z, labels: self.generator.apply(variables, z, labels, train=False)
+        )
+        self._encode_eval = None if self.encoder is None else jax.jit(
+            lambda params, x: self.encoder.apply({"params": params}, x, train=False)
+        )
+        self._classifier = None
+        self._nn_reference = None
 
     @property
     def _bigan(self) -> bool:
@@ -123,7 +188,8 @@ class GANMethod(Method):
 
     def _build(self, cfg: GANConfig, shape) -> tuple[nn.Module, nn.Module]:
         if cfg.architecture == "mlp":
-            g = MLPGenerator(tuple(shape), hidden=cfg.hidden, num_classes=self.num_classes)
+            g = MLPGenerator(tuple(shape), hidden=cfg.hidden, num_classes=self.num_classes,
+                             output_activation="none" if self.is_points else "tanh")
             d = MLPDiscriminator(hidden=tuple(reversed(cfg.hidden)), num_classes=self.num_classes)
         elif cfg.architecture == "dcgan":
             g = DCGANGenerator(tuple(shape), cfg.base_features, cfg.num_stages, self.num_classes,
@@ -139,11 +205,15 @@ class GANMethod(Method):
         return g, d
 
     # -- networks as functions ----------------------------------------------------------------
+    def prepare(self, key, data):
+        """Stored data to model input: images to [-1, 1], points as given."""
+        return preprocess(key, data, mode=self.config.data.preprocess, num_bits=self.data.num_bits)
+
     def _labels(self, batch):
         return batch["label"] if self.num_classes else None
 
     def generate(self, g_state: ModelState, z, labels, *, train: bool):
-        """G(z) in [-1, 1] and G's updated collections (batch statistics)."""
+        """G(z) (images in [-1, 1], or points) and G's updated collections (batch statistics)."""
         variables = {"params": g_state.params, **g_state.collections}
         if train and g_state.collections:
             out, new = self.generator.apply(variables, z, labels, train=True, mutable=["batch_stats"])
@@ -163,7 +233,7 @@ class GANMethod(Method):
     def init(self, key, batch):
         cfg: GANConfig = self.config.model
         k_data, k_g, k_d, k_e = jax.random.split(key, 4)
-        x = preprocess(k_data, batch["image"], mode="symmetric", num_bits=self.data.num_bits)
+        x = self.prepare(k_data, batch["image"])
         z = jnp.zeros((x.shape[0], cfg.latent_dim))
         labels = self._labels(batch)
         g_vars = self.generator.init(k_g, z, labels, train=False)
@@ -195,41 +265,38 @@ class GANMethod(Method):
         terms["loss"] = loss
         return loss, (terms, d_coll)
 
-    def train_step(self, state: TrainState, batch):
-        cfg: GANConfig = self.config.model
-        keys = state.step_keys("data", "critic", "generator", "penalty")
-        x = preprocess(keys["data"], batch["image"], mode="symmetric", num_bits=self.data.num_bits)
-        labels = self._labels(batch)
-        n = cfg.n_critic
-        parts = x.reshape(n, x.shape[0] // n, *x.shape[1:])
-        label_parts = None if labels is None else labels.reshape(n, -1)
-        g, d = state.models["generator"], state.models["discriminator"]
-        e = state.models.get("encoder")
-        metrics = {}
-        for i in range(n):  # unrolled: n_critic is small (1 or 5)
-            real = parts[i]
-            lab = None if label_parts is None else label_parts[i]
-            z = jax.random.normal(jax.random.fold_in(keys["critic"], i), (real.shape[0], cfg.latent_dim))
-            fake, _ = self.generate(g, z, lab, train=True)
-            e_real = self.encoder.apply({"params": e.params}, real) if e is not None else None
-            grad_fn = jax.value_and_grad(self._critic_loss, has_aux=True)
-            (_, (terms, d_coll)), grads = grad_fn(
-                d.params, d.collections, real, fake, lab, jax.random.fold_in(keys["penalty"], i),
-                z, e_real,
-            )
-            d, norms = apply_gradients(d, grads, self.d_tx, collections=d_coll)
-        metrics.update(prefixed("discriminator", {**terms, **norms}))
+    def critic_update(self, models: dict[str, ModelState], real, labels, z_key, penalty_key):
+        """One discriminator (critic) update on ``real`` (model inputs) and fresh G(z).
 
-        real = parts[-1]
-        lab = None if label_parts is None else label_parts[-1]
-        z = jax.random.normal(keys["generator"], (real.shape[0], cfg.latent_dim))
+        Returns the new discriminator state and its metrics (loss terms and norms).
+        """
+        g, d, e = models["generator"], models["discriminator"], models.get("encoder")
+        z = jax.random.normal(z_key, (real.shape[0], self.config.model.latent_dim))
+        fake, _ = self.generate(g, z, labels, train=True)
+        e_real = self.encoder.apply({"params": e.params}, real) if e is not None else None
+        grad_fn = jax.value_and_grad(self._critic_loss, has_aux=True)
+        (_, (terms, d_coll)), grads = grad_fn(
+            d.params, d.collections, real, fake, labels, penalty_key, z, e_real
+        )
+        d, norms = apply_gradients(d, grads, self.d_tx, collections=d_coll)
+        return d, {**terms, **norms}
+
+    def generator_update(self, models: dict[str, ModelState], real, labels, z_key):
+        """One generator update (with BiGAN's encoder) against the current discriminator.
+
+        ``real`` is used only by BiGAN (the encoder's pairs). Returns the new model states
+        (generator, and encoder for BiGAN) and the metrics.
+        """
+        cfg: GANConfig = self.config.model
+        g, d, e = models["generator"], models["discriminator"], models.get("encoder")
+        z = jax.random.normal(z_key, (real.shape[0], cfg.latent_dim))
 
         def generator_loss(g_params, e_params):
-            fake, g_coll = self.generate(g.replace(params=g_params), z, lab, train=True)
-            fake_out, _ = self.discriminate(d.params, d.collections, fake, lab, z)
+            fake, g_coll = self.generate(g.replace(params=g_params), z, labels, train=True)
+            fake_out, _ = self.discriminate(d.params, d.collections, fake, labels, z)
             if self._bigan:
                 e_real = self.encoder.apply({"params": e_params}, real)
-                real_out, _ = self.discriminate(d.params, d.collections, real, lab, e_real)
+                real_out, _ = self.discriminate(d.params, d.collections, real, labels, e_real)
                 loss = minimax_discriminator_loss(fake_out, real_out)  # pairs swapped
             elif cfg.variant in ("wgan", "wgan_gp"):
                 loss = wasserstein_generator_loss(fake_out)
@@ -244,48 +311,187 @@ class GANMethod(Method):
             generator_loss, argnums=(0, 1), has_aux=True
         )(g.params, e_params)
         g, g_norms = apply_gradients(g, g_grads, self.g_tx, collections=g_coll)
-        metrics.update(prefixed("generator", {"loss": g_loss, **g_norms}))
-        models = {"generator": g, "discriminator": d}
+        new = {"generator": g}
+        metrics = prefixed("generator", {"loss": g_loss, **g_norms})
         if e is not None:
-            e, e_norms = apply_gradients(e, e_grads, self.g_tx)
-            models["encoder"] = e
+            new["encoder"], e_norms = apply_gradients(e, e_grads, self.g_tx)
             metrics.update(prefixed("encoder", e_norms))
+        return new, metrics
+
+    def train_step(self, state: TrainState, batch):
+        n = self.config.model.n_critic
+        keys = state.step_keys("data", "critic", "generator", "penalty")
+        x = self.prepare(keys["data"], batch["image"])
+        labels = self._labels(batch)
+        parts = x.reshape(n, x.shape[0] // n, *x.shape[1:])
+        label_parts = None if labels is None else labels.reshape(n, -1)
+        models = dict(state.models)
+        for i in range(n):  # unrolled: n_critic is small (1 or 5)
+            lab = None if label_parts is None else label_parts[i]
+            models["discriminator"], d_metrics = self.critic_update(
+                models, parts[i], lab, jax.random.fold_in(keys["critic"], i),
+                jax.random.fold_in(keys["penalty"], i),
+            )
+        lab = None if label_parts is None else label_parts[-1]
+        updated, metrics = self.generator_update(models, parts[-1], lab, keys["generator"])
+        models.update(updated)
+        metrics.update(prefixed("discriminator", d_metrics))
         return state.replace(models=models), metrics
 
+    # -- evaluation ----------------------------------------------------------------------------
+    def _sample_raw(self, state: TrainState, key, num: int, labels=None) -> np.ndarray:
+        """``num`` generator outputs (eval mode, batches of ``eval.batch_size``), and labels."""
+        g = state.models["generator"]
+        variables = {"params": g.params, **g.collections}
+        if self.num_classes and labels is None:
+            labels = np.arange(num) % self.num_classes
+        z = jax.random.normal(key, (num, self.config.model.latent_dim))
+        size = min(self.config.eval.batch_size, num)
+        out = []
+        for start in range(0, num, size):
+            zb = z[start : start + size]
+            lb = None if labels is None else jnp.asarray(labels[start : start + size])
+            if zb.shape[0] < size:  # pad the last batch: one compiled shape
+                pad = size - zb.shape[0]
+                zb = jnp.concatenate([zb, jnp.zeros((pad, zb.shape[1]), zb.dtype)])
+                lb = None if lb is None else jnp.concatenate([lb, jnp.zeros(pad, lb.dtype)])
+            out.append(np.asarray(self._generate_eval(variables, zb, lb))[: num - start])
+        return np.concatenate(out), labels
+
     def evaluate(self, state: TrainState, dataset, key) -> dict[str, float]:
-        """Discriminator statistics on held-out data (sample-quality metrics: genjax.eval)."""
+        """Discriminator statistics and the sample metrics of the module docstring."""
+        cfg: GANConfig = self.config.model
+        k_data, k_z, k_samples, k_metrics = jax.random.split(key, 4)
         n = min(len(dataset), self.config.eval.batch_size)
-        images = jnp.asarray(dataset.images[:n])
-        x = preprocess(key, images, mode="symmetric", num_bits=self.data.num_bits)
+        x = self.prepare(k_data, jnp.asarray(dataset.images[:n]))
         labels = None if not self.num_classes else jnp.asarray(dataset.labels[:n])
-        z = jax.random.normal(key, (n, self.config.model.latent_dim))
+        z = jax.random.normal(k_z, (n, cfg.latent_dim))
         g, d = state.models["generator"], state.models["discriminator"]
         fake, _ = self.generate(g, z, labels, train=False)
         e = state.models.get("encoder")
-        e_real = self.encoder.apply({"params": e.params}, x) if e is not None else None
+        e_real = self._encode_eval(e.params, x) if e is not None else None
         variables = {"params": d.params, **d.collections}
-        kwargs = {"train": False}
-        real_out = self.discriminator.apply(variables, x, e_real if self._bigan else labels, **kwargs)
-        fake_out = self.discriminator.apply(variables, fake, z if self._bigan else labels, **kwargs)
-        return {
+        real_out = self.discriminator.apply(variables, x, e_real if self._bigan else labels,
+                                            train=False)
+        fake_out = self.discriminator.apply(variables, fake, z if self._bigan else labels,
+                                            train=False)
+        out = {
             "eval_real_score": float(jnp.mean(real_out)),
             "eval_fake_score": float(jnp.mean(fake_out)),
             "num_examples": n,
         }
+        samples, sample_labels = self._sample_raw(state, k_samples, cfg.metric_samples)
+        if self.is_points:
+            out.update(self._mode_metrics(samples))
+        else:
+            out.update(self._feature_metrics(dataset, (samples + 1) / 2, sample_labels, k_metrics))
+        if self._bigan:
+            out.update(self._encoder_nn_accuracy(e.params, dataset))
+        return out
 
+    def _mode_metrics(self, samples: np.ndarray) -> dict:
+        if self.data.name not in TOY_MIXTURES:
+            return {"mode_coverage": f"skipped: {self.data.name!r} is not a Gaussian mixture "
+                                     f"with known modes ({', '.join(TOY_MIXTURES)})"}
+        from genjax.data.toy import toy_centers
+
+        centers, std = toy_centers(self.data.name)
+        cov = mode_coverage(samples, centers, std=std, threshold_stds=MODE_THRESHOLD_STDS)
+        strict = int((cov.counts >= STRICT_MODE_COUNT).sum())
+        return {
+            "modes_captured": cov.modes_captured,
+            f"modes_captured_min{STRICT_MODE_COUNT}": strict,
+            "num_modes": len(centers),
+            "high_quality_fraction": cov.high_quality_fraction,
+            "high_quality_ceiling": high_quality_probability(2, MODE_THRESHOLD_STDS),
+            "mode_samples": len(samples),
+            "mode_threshold_stds": MODE_THRESHOLD_STDS,
+        }
+
+    def classifier(self):
+        """The feature classifier of ``model.classifier_workdir`` (loaded once), or ``None``."""
+        path = self.config.model.classifier_workdir
+        if not path:
+            return None
+        if self._classifier is None:
+            from genjax.eval.features import load_classifier
+
+            clf = load_classifier(path, overrides=self._classifier_overrides(path))
+            if clf.image_shape != tuple(self.data.shape):
+                raise ValueError(
+                    f"model.classifier_workdir={path!r} holds a classifier of {clf.image_shape} "
+                    f"images, but dataset {self.data.name!r} has {tuple(self.data.shape)}: train "
+                    f"one with genjax train classifier_{self.data.name}"
+                )
+            self._classifier = clf
+        return self._classifier
+
+    def _classifier_overrides(self, path) -> list[str]:
+        """Passes this run's data location to a classifier trained on the same dataset."""
+        import json
+
+        saved = json.loads((Path(path) / "config.json").read_text()).get("data", {})
+        if saved.get("name") != self.config.data.name:
+            return []
+        data = self.config.data
+        fields = ("data_dir", "manual_dir")
+        return [f"data.{k}={getattr(data, k)}" for k in fields if getattr(data, k)]
+
+    def _feature_metrics(self, dataset, fake_unit, sample_labels, key) -> dict:
+        clf = self.classifier()
+        if clf is None:
+            return {"feature_metrics": "skipped: no classifier configured; set "
+                    "model.classifier_workdir to the workdir of `genjax train "
+                    f"classifier_{self.data.name}` for FD-{self.data.name}-cnn, KD, "
+                    "precision/recall" + (" and label accuracy" if self.num_classes else "")}
+        from genjax.eval.features import classifier_accuracy, classifier_metrics
+
+        m = min(len(dataset), self.config.model.metric_samples)
+        real = dataset.images[:m].astype(np.float32) / float(2**self.data.num_bits - 1)
+        out = classifier_metrics(clf, real, fake_unit, key=key)
+        out["reference_split"] = self.config.data.eval_split
+        if self.num_classes:
+            out["label_accuracy"] = classifier_accuracy(clf, fake_unit, np.asarray(sample_labels))
+            out["label_accuracy_samples"] = len(fake_unit)
+        return out
+
+    def _encoder_nn_accuracy(self, e_params, dataset) -> dict:
+        """1-NN accuracy of ``E(x)`` (Euclidean), train split as the labelled reference."""
+        if dataset.labels is None:
+            return {"nn_accuracy": f"skipped: dataset {dataset.name!r} has no labels"}
+        if self._nn_reference is None:
+            from genjax.train.loop import load_split
+
+            cfg = self.config
+            self._nn_reference = load_split(cfg, cfg.data.train_split, cfg.data.max_train_examples)
+        ref = self._nn_reference
+
+        def encode(images):
+            size = self.config.eval.batch_size
+            chunks = (self.prepare(None, jnp.asarray(images[i : i + size]))
+                      for i in range(0, len(images), size))
+            return np.concatenate([np.asarray(self._encode_eval(e_params, x)) for x in chunks])
+
+        acc = nearest_neighbor_accuracy(encode(ref.images), ref.labels, encode(dataset.images),
+                                        dataset.labels, k=1)
+        return {"nn_accuracy": acc, "nn_reference_examples": len(ref),
+                "nn_test_examples": len(dataset)}
+
+    # -- samples and pictures ------------------------------------------------------------------
     def sample(self, state: TrainState, key, num: int, labels=None) -> np.ndarray:
-        """Generator samples mapped from [-1, 1] to [0, 1]; labels cycle through the classes."""
-        z = jax.random.normal(key, (num, self.config.model.latent_dim))
-        if self.num_classes and labels is None:
-            labels = jnp.arange(num) % self.num_classes
-        fake, _ = self.generate(state.models["generator"], z, labels, train=False)
-        return np.clip((np.asarray(fake) + 1) / 2, 0.0, 1.0)
+        """Images in [0, 1] (G's [-1, 1] mapped, clipped) or points; labels cycle the classes."""
+        raw, _ = self._sample_raw(state, key, int(num), labels)
+        return raw if self.is_points else np.clip((raw + 1) / 2, 0.0, 1.0)
 
     def write_pictures(self, state, outdir: Path, *, dataset, key, step: int) -> list[Path]:
-        """A sample grid and a latent interpolation strip z1 -> z2 per row."""
+        """Images: a sample grid and latent interpolation strips z1 -> z2. Points: samples vs
+        data. Both: the loss curves so far (``<workdir>/metrics.jsonl``), when there are any."""
         outdir = Path(outdir)
-        paths = [outdir / f"samples_{step:08d}.png"]
-        save_image_grid(paths[0], self.sample(state, key, self.config.eval.num_samples))
+        paths = self._write_loss_curves(outdir, step)
+        if self.is_points:
+            return paths + self._write_points(state, outdir, dataset, key, step)
+        paths.append(outdir / f"samples_{step:08d}.png")
+        save_image_grid(paths[-1], self.sample(state, key, self.config.eval.num_samples))
         rows = []
         z_ends = jax.random.normal(jax.random.fold_in(key, 1), (8, self.config.model.latent_dim))
         g = state.models["generator"]
@@ -297,3 +503,35 @@ class GANMethod(Method):
         paths.append(outdir / f"interpolation_{step:08d}.png")
         save_interpolation_grid(paths[-1], rows)
         return paths
+
+    def _write_points(self, state, outdir, dataset, key, step) -> list[Path]:
+        pts = np.asarray(dataset.images[:2000])
+        centers = None
+        if self.data.name in TOY_MIXTURES:
+            from genjax.data.toy import toy_centers
+
+            centers = toy_centers(self.data.name)[0]
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        pad = 0.25 * (hi - lo)
+        path = outdir / f"samples_{step:08d}.png"
+        plot_points_2d(path, {"data": pts, "model": self.sample(state, key, len(pts))},
+                       centers=centers, xlim=(lo[0] - pad[0], hi[0] + pad[0]),
+                       ylim=(lo[1] - pad[1], hi[1] + pad[1]),
+                       title=f"{self.config.model.variant} samples, step {step}")
+        return [path]
+
+    def _write_loss_curves(self, outdir: Path, step: int) -> list[Path]:
+        rows = read_metrics(outdir.parent, split="train")
+        names = ("discriminator/loss", "generator/loss", "discriminator/wasserstein_estimate")
+        series = {}
+        for name in names:
+            pts = [(r["step"], r[name]) for r in rows if name in r]
+            if len(pts) >= 2:
+                series[name] = (np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
+        if not series:
+            return []
+        unit = "nats" if self.config.model.variant in ("gan", "bigan") else "critic units"
+        path = outdir / f"loss_curves_{step:08d}.png"
+        plot_curves(path, series, title=f"{self.config.model.variant} losses",
+                    ylabel=f"loss ({unit})")
+        return [path]
