@@ -148,3 +148,113 @@ def test_multi_label_must_be_given_as_a_bool():
         domain_classification_loss(jnp.zeros((2, 5)), jnp.zeros((2,), jnp.int32), multi_label=1)
     with pytest.raises(TypeError):
         domain_classification_loss(jnp.zeros((2, 5)), jnp.zeros((2,), jnp.int32))  # no default
+
+
+# -- history pool ------------------------------------------------------------------------------
+
+from genjax.losses.translation import history_pool_init, history_pool_query  # noqa: E402
+
+
+def _reference_pool(stored, count, images, key, size, prob):
+    """A direct transcription of the reference ImagePool.query loop, driven by the draws the
+    docstring fixes (NumPy, one image at a time)."""
+    stored, returned = np.array(stored), []
+    for image, k in zip(images, jax.random.split(key, len(images)), strict=True):
+        k_swap, k_index = jax.random.split(k)
+        if count < size:
+            stored[count] = image
+            count += 1
+            returned.append(image)
+        elif float(jax.random.uniform(k_swap)) < prob:
+            i = int(jax.random.randint(k_index, (), 0, size))
+            returned.append(stored[i].copy())
+            stored[i] = image
+        else:
+            returned.append(image)
+    return stored, count, np.stack(returned)
+
+
+def test_history_pool_matches_the_reference_loop_across_calls():
+    size, pool = 5, history_pool_init(5, (2, 2, 1))
+    stored, count = np.zeros((5, 2, 2, 1), np.float32), 0
+    query = jax.jit(history_pool_query)
+    rng = np.random.default_rng(4)
+    for step in range(6):  # 18 images: fills the pool in the 2nd call, then swaps
+        images = rng.normal(size=(3, 2, 2, 1)).astype(np.float32)
+        key = jax.random.key(step)
+        pool, got = query(pool, jnp.asarray(images), key)
+        stored, count, expected = _reference_pool(stored, count, images, key, size, 0.5)
+        np.testing.assert_array_equal(np.asarray(got), expected)
+        np.testing.assert_array_equal(np.asarray(pool["images"]), stored)
+        assert int(pool["count"]) == count
+
+
+def test_history_pool_fills_first_then_swaps_in_batch_order():
+    pool = history_pool_init(1, (1,))
+    a, b, c = jnp.array([[1.0]]), jnp.array([[2.0]]), jnp.array([[3.0]])
+    pool, out = history_pool_query(pool, a, jax.random.key(0), replace_prob=1.0)
+    np.testing.assert_array_equal(out, a)  # filling: the image itself
+    pool, out = history_pool_query(pool, jnp.concatenate([b, c]), jax.random.key(1),
+                                   replace_prob=1.0)
+    # b takes a's place and a comes back; then c takes b's place and b (stored in the same
+    # batch) comes back.
+    np.testing.assert_array_equal(out, jnp.concatenate([a, b]))
+    np.testing.assert_array_equal(pool["images"], c)
+    pool2, out = history_pool_query(pool, a, jax.random.key(2), replace_prob=0.0)
+    np.testing.assert_array_equal(out, a)
+    np.testing.assert_array_equal(pool2["images"], c)
+
+
+def test_history_pool_conserves_images_and_swaps_half_the_time():
+    size, batch = 50, 8
+    pool = history_pool_init(size, (1,))
+    query = jax.jit(history_pool_query)
+    swaps = 0
+    for step in range(60):
+        images = jnp.arange(step * batch, (step + 1) * batch, dtype=jnp.float32)[:, None] + 1
+        before = np.asarray(pool["images"])[: int(pool["count"])]
+        new, out = query(pool, images, jax.random.key(step))
+        after = np.asarray(new["images"])[: int(new["count"])]
+        if int(pool["count"]) == size:
+            # Full pool: every image is either kept or returned, exactly once.
+            np.testing.assert_array_equal(
+                np.sort(np.concatenate([before, np.asarray(images)]).ravel()),
+                np.sort(np.concatenate([after, np.asarray(out)]).ravel()),
+            )
+            swaps += int(np.sum(np.asarray(out) != np.asarray(images)))
+        elif int(pool["count"]) + batch <= size:
+            # Filling: the batch comes back unchanged and is appended to the pool.
+            np.testing.assert_array_equal(out, images)
+            np.testing.assert_array_equal(after, np.concatenate([before, np.asarray(images)]))
+        pool = new
+    n = (60 - -(-size // batch)) * batch  # images arriving at a full pool
+    # Binomial(n, 1/2): within 5 standard deviations.
+    assert abs(swaps - n / 2) < 5 * math.sqrt(n / 4), (swaps, n)
+
+
+def test_history_pool_of_size_zero_returns_its_input():
+    pool = history_pool_init(0, (2,))
+    x = jnp.ones((3, 2))
+    new, out = history_pool_query(pool, x, jax.random.key(0))
+    np.testing.assert_array_equal(out, x)
+    assert new["images"].shape == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: history_pool_init(-1, (2,)), "size must be an int >= 0"),
+        (lambda: history_pool_init(5, ()), "image_shape must be a non-empty tuple"),
+        (lambda: history_pool_query(history_pool_init(2, (2,)), jnp.ones((3, 3)),
+                                    jax.random.key(0)), "images must have shape (B, 2)"),
+        (lambda: history_pool_query(history_pool_init(2, (2,)), jnp.ones((3, 2), jnp.int32),
+                                    jax.random.key(0)), "images must be a floating-point"),
+        (lambda: history_pool_query(history_pool_init(2, (2,)), jnp.ones((3, 2)),
+                                    jax.random.key(0), replace_prob=1.5), "replace_prob must be"),
+        (lambda: history_pool_query({"images": jnp.ones((2, 2))}, jnp.ones((3, 2)),
+                                    jax.random.key(0)), "pool must be the dict"),
+    ],
+)
+def test_history_pool_bad_input(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call()

@@ -10,6 +10,8 @@ Names (:func:`available_datasets`):
   label key ``"label"`` when present).
 * ``ring``, ``grid``, ``two_moons``: 2-D toy points generated in-process (:mod:`genjax.data.toy`),
   float32 ``(N, 2)`` with ``num_bits == 0``.
+* ``<base>_domains``, ``<base>_domains_by_domain`` (base ``digits``, ``mnist``,
+  ``fashion_mnist``): the synthetic translation domains of :mod:`genjax.data.domains`.
 
 Every split is read once per process from TFDS ``array_record`` files through
 ``builder.as_data_source`` (no TensorFlow), held as numpy arrays and cached. Splits accept the
@@ -133,7 +135,9 @@ class ArrayDataset:
 
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`, besides ``"tfds:<name>[:<version>]"``."""
-    return sorted([*_OWN_BUILDERS, *_BUILTIN_ALIASES, *toy.NUM_CLASSES])
+    from genjax.data import domains  # imported here: domains.py builds on this module
+
+    return sorted([*_OWN_BUILDERS, *_BUILTIN_ALIASES, *toy.NUM_CLASSES, *domains.DATASETS])
 
 
 def default_data_dir() -> str:
@@ -348,6 +352,12 @@ def load_dataset(
         raise ValueError(f"name must be a dataset name (str); got {name!r}")
     if not isinstance(split, str) or not split:
         raise ValueError(f"split must be a non-empty str such as 'train'; got {split!r}")
+    from genjax.data import domains  # imported here: domains.py builds on this module
+
+    if name in domains.DATASETS:  # views of a base dataset (genjax/data/domains.py)
+        return domains.load_domain_dataset(
+            name, split, data_dir=data_dir, manual_dir=manual_dir, download=download
+        )
     data_dir = os.path.expanduser(str(data_dir)) if data_dir else default_data_dir()
     manual_dir = os.path.expanduser(str(manual_dir)) if manual_dir else None
     if name in toy.NUM_CLASSES:

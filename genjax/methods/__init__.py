@@ -15,6 +15,12 @@ from genjax.methods.classical import (
 )
 from genjax.methods.flow import RealNVPConfig, RealNVPMethod
 from genjax.methods.gan import GANConfig, GANMethod
+from genjax.methods.translation import (
+    CycleGANConfig,
+    CycleGANMethod,
+    StarGANConfig,
+    StarGANMethod,
+)
 from genjax.methods.vae import VAEConfig, VAEMethod
 
 __all__ = [
@@ -31,6 +37,10 @@ __all__ = [
     "RealNVPConfig",
     "RealNVPMethod",
     "GANConfig",
+    "CycleGANConfig",
+    "CycleGANMethod",
+    "StarGANConfig",
+    "StarGANMethod",
     "GANMethod",
     "VAEConfig",
     "VAEMethod",

@@ -1,0 +1,612 @@
+"""Unpaired image-to-image translation: CycleGAN (Zhu et al. 2017) and StarGAN (Choi et al. 2018).
+
+The objectives, each in the papers' words (x in domain X, y in Y; c a domain label):
+
+    cyclegan  G: X -> Y, F: Y -> X, discriminators D_X, D_Y (PatchGAN)
+      D_Y: least_squares_discriminator_loss(D_Y(y), D_Y(pool_Y(G(x))))   (and D_X alike)
+      G, F: 2 * least_squares_generator_loss(D_Y(G(x))) + (the same for F, D_X)
+            + lambda_cyc * [cycle_consistency_loss(x, F(G(x))) + cycle_consistency_loss(y, G(F(y)))]
+            + lambda_identity * lambda_cyc * [identity_loss(y, G(y)) + identity_loss(x, F(x))]
+      The factor 2 makes the generator term the reference code's MSE(D(G(x)), 1); the
+      discriminator term is its 0.5 * (MSE(D(y), 1) + MSE(D(fake), 0)). Zhu et al. Eq. 1-3 and
+      Sec. 4; lambda_cyc 10, lambda_identity 0.5, history pool of 50 generated images.
+      ``adversarial_loss="nonsaturating"`` uses 0.5 * minimax_discriminator_loss and
+      nonsaturating_generator_loss instead (the reference's ``gan_mode='vanilla'``).
+
+    stargan   one G(x, c), one D(x) -> (D_src, D_cls)
+      D: wasserstein_critic_loss(D_src(x), D_src(G(x, c')))
+         + lambda_cls * domain_classification_loss(D_cls(x), c)
+         + lambda_gp * gradient_penalty(D_src, x, G(x, c'))
+      G: wasserstein_generator_loss(D_src(G(x, c')))
+         + lambda_cls * domain_classification_loss(D_cls(G(x, c')), c')
+         + lambda_rec * cycle_consistency_loss(x, G(G(x, c'), c))
+      Choi et al. Eq. 1-7: lambda_cls 1, lambda_rec 10, lambda_gp 10, n_critic 5 discriminator
+      updates per generator update; the target labels c' are a random permutation of the
+      batch's source labels, as in the reference code.
+
+Data: ``data.name`` is a base image dataset (``digits``, ``mnist``, ...) with
+``data.preprocess="symmetric"``; ``model.domains`` names views from
+:mod:`genjax.data.domains` (original, inverted, rot90, thick). Training is unpaired: each
+domain gets its own disjoint part of the shuffled batch, so no image is ever seen in two
+domains in one step (CycleGAN: first half X, second half Y, ``train.batch_size`` is twice the
+per-domain batch; StarGAN: ``n_critic`` parts, example i of a part in domain ``i % K``).
+Evaluation keeps the pairing (every eval image in every domain).
+
+Evaluation, on the eval split, all errors in [0, 1] pixel units (mean absolute error):
+
+* ``pixel_l1_<a>_to_<b>``: translation vs the ground-truth view; ``..._identity_baseline``:
+  the same error for doing nothing (the input itself);
+* ``cycle_l1_<a>``: ``|F(G(x)) - x|`` (StarGAN: ``|G(G(x, b), a) - x|``);
+* ``label_accuracy_<a>_to_<b>``: an independent digit classifier's accuracy on the
+  translations (label preservation), with its accuracy on the ground-truth views beside it;
+* StarGAN: ``domain_accuracy``: an independent domain classifier's share of translations
+  assigned to the target domain (Choi et al. Sec. 5, the paper's protocol), and D_cls's own
+  accuracy on the real views. StarGAN averages over all ordered pairs of distinct domains.
+
+The independent classifiers are ``genjax train classifier_<base>`` runs on
+``data.name=<base>_domains`` (digit labels of every view) and ``<base>_domains_by_domain``
+(domain labels), given as ``model.classifier_workdir`` / ``model.domain_classifier_workdir``.
+When a workdir is empty, the classifier is trained in memory at the first evaluation on the
+same train split (the classifier_digits architecture, ``model.classifier_steps`` Adam steps of
+batch 100, the run's seed; once per process): the whole final evaluation of cyclegan_digits,
+its classifier included, took about a minute on 2 shared CPU cores.
+
+Pictures: ``translation_<step>.png``, one row per input; CycleGAN columns: input,
+translation, ground truth, reconstruction (rows from X, then from Y); StarGAN columns: input,
+then its translation to each domain of ``model.domains``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax.data import domains as domain_views
+from genjax.data import preprocess
+from genjax.eval.images import save_interpolation_grid
+from genjax.losses import (
+    cycle_consistency_loss,
+    domain_classification_loss,
+    gradient_penalty,
+    identity_loss,
+    least_squares_discriminator_loss,
+    least_squares_generator_loss,
+    minimax_discriminator_loss,
+    nonsaturating_generator_loss,
+    wasserstein_critic_loss,
+    wasserstein_generator_loss,
+)
+from genjax.losses.translation import history_pool_init, history_pool_query
+from genjax.models.translation import (
+    PatchGANDiscriminator,
+    ResnetGenerator,
+    StarGANDiscriminator,
+    StarGANGenerator,
+)
+from genjax.train.method import Method, register
+from genjax.train.optim import make_optimizer
+from genjax.train.state import ModelState, TrainState, apply_gradients, prefixed
+
+ADVERSARIAL_LOSSES = ("least_squares", "nonsaturating")
+GRID_ROWS = 8
+_TRAINED_CLASSIFIERS: dict[str, object] = {}  # classifier config JSON -> FeatureClassifier
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleGANConfig:
+    """CycleGAN: architecture, objective weights, evaluation classifiers (module docstring).
+
+    ``lambda_identity`` is relative to ``lambda_cyc``, as the reference's ``lambda_identity``.
+    """
+
+    domains: tuple[str, ...] = ("original", "inverted")  # (X, Y)
+    base_features: int = 64
+    num_downsamples: int = 2
+    num_blocks: int = 9
+    discriminator_features: int = 64
+    discriminator_layers: int = 3
+    adversarial_loss: str = "least_squares"
+    lambda_cyc: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    classifier_workdir: str = ""
+    classifier_steps: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class StarGANConfig:
+    """StarGAN: architecture, objective weights, evaluation classifiers (module docstring)."""
+
+    domains: tuple[str, ...] = ("original", "inverted", "rot90", "thick")
+    base_features: int = 64
+    num_downsamples: int = 2
+    num_blocks: int = 6
+    discriminator_features: int = 64
+    discriminator_layers: int = 6
+    lambda_cls: float = 1.0
+    lambda_rec: float = 10.0
+    lambda_gp: float = 10.0
+    n_critic: int = 5
+    classifier_workdir: str = ""
+    domain_classifier_workdir: str = ""
+    classifier_steps: int = 1000
+
+
+def _nonnegative(name: str, value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"model.{name} must be >= 0, got {value}")
+
+
+class _TranslationMethod(Method):
+    """What CycleGAN and StarGAN share: data checks, domain views, evaluation classifiers."""
+
+    min_domains = 2
+
+    def __init__(self, config, data):
+        super().__init__(config, data)
+        cfg = config.model
+        if data.name in domain_views.DATASETS:
+            base = domain_views.DATASETS[data.name][0]
+            raise ValueError(
+                f"data.name={data.name!r} holds views already; {self.name} takes the base dataset "
+                f"(data.name={base}) and builds the views of model.domains itself"
+            )
+        if data.num_bits == 0 or len(data.shape) != 3 or data.shape[0] != data.shape[1]:
+            raise ValueError(f"{self.name} needs square images; dataset {data.name!r} has "
+                             f"shape {data.shape}")
+        self.domains = domain_views.check_domains(cfg.domains, name="model.domains",
+                                                  minimum=self.min_domains)
+        modes = {config.data.preprocess, config.data.eval_preprocess or config.data.preprocess}
+        if modes != {"symmetric"}:
+            raise ValueError(
+                f"{self.name} takes data.preprocess='symmetric' (the generators' tanh output is in "
+                f"[-1, 1]) and data.eval_preprocess empty or the same; got {sorted(modes)}"
+            )
+        if not cfg.classifier_steps >= 1:
+            raise ValueError(f"model.classifier_steps must be >= 1, got {cfg.classifier_steps}")
+        self.max_value = 2**data.num_bits - 1
+        self._classifiers: dict[str, object] = {}
+        self._eval_images = None
+
+    # -- data ---------------------------------------------------------------------------------
+    def view(self, pixels, domain: str) -> jax.Array:
+        """Integer pixels of original images -> the ``domain`` view as model input in [-1, 1]."""
+        pixels = domain_views.to_domain(jnp.asarray(pixels), domain, max_value=self.max_value)
+        return preprocess(None, pixels, mode="symmetric", num_bits=self.data.num_bits)
+
+    def _paired_views(self, dataset) -> tuple[np.ndarray, np.ndarray | None]:
+        """Eval views ``(N, K, H, W, C)`` in [0, 1] (pairs kept) and the digit labels."""
+        views = domain_views.make_domain_views(dataset.images, dataset.labels, self.domains,
+                                               max_value=self.max_value)
+        return views.images.astype(np.float32) / self.max_value, views.labels
+
+    @staticmethod
+    def _batched(fn, x: np.ndarray, size: int, *extra) -> np.ndarray:
+        """``fn(x, *extra)`` in batches of ``size`` (last one padded: one compiled shape)."""
+        out = []
+        for start in range(0, len(x), size):
+            chunk = [a[start : start + size] for a in (x, *extra)]
+            n = len(chunk[0])
+            if n < size:
+                chunk = [np.concatenate([a, np.repeat(a[-1:], size - n, axis=0)]) for a in chunk]
+            out.append(np.asarray(fn(*chunk))[:n])
+        return np.concatenate(out)
+
+    # -- independent classifiers ----------------------------------------------------------------
+    def independent_classifier(self, by: str):
+        """The digit (``by="digit"``) or domain (``"domain"``) classifier, loaded or trained
+        once per process."""
+        if by not in self._classifiers:
+            cfg = self.config.model
+            path = cfg.classifier_workdir if by == "digit" else cfg.domain_classifier_workdir
+            clf = self._load_classifier(path) if path else self._train_classifier(by)
+            if by == "domain" and clf.num_classes != len(domain_views.DOMAINS):
+                raise ValueError(
+                    f"model.domain_classifier_workdir={path!r} holds a {clf.num_classes}-class "
+                    f"classifier; the domain classifier has {len(domain_views.DOMAINS)} classes "
+                    f"(genjax.data.domains.DOMAINS): train it on data.name="
+                    f"{self.data.name}_domains_by_domain"
+                )
+            self._classifiers[by] = clf
+        return self._classifiers[by]
+
+    def _load_classifier(self, path: str):
+        from genjax.eval.features import load_classifier
+
+        data = self.config.data
+        overrides = [f"data.{k}={getattr(data, k)}" for k in ("data_dir", "manual_dir")
+                     if getattr(data, k)]
+        clf = load_classifier(path, overrides=overrides)
+        if clf.image_shape != tuple(self.data.shape):
+            raise ValueError(f"the classifier in {path} takes {clf.image_shape} images, the data "
+                             f"are {tuple(self.data.shape)}")
+        return clf
+
+    def _train_classifier(self, by: str):
+        """Trains the classifier_digits CNN in memory on ``<base>_domains[_by_domain]``."""
+        from genjax.eval.features import FeatureClassifier
+        from genjax.methods.classifier import ClassifierConfig
+        from genjax.train.config import Config, DataConfig, OptimConfig, TrainConfig, to_json
+        from genjax.train.loop import Trainer
+
+        name = f"{self.data.name}_domains" + ("_by_domain" if by == "domain" else "")
+        if name not in domain_views.DATASETS:
+            raise ValueError(
+                f"no domain dataset for {self.data.name!r} to train the {by} classifier on; set "
+                f"model.{'classifier' if by == 'digit' else 'domain_classifier'}_workdir"
+            )
+        d = self.config.data
+        limit = d.max_train_examples * len(domain_views.DOMAINS)
+        config = Config(
+            method="classifier",
+            model=ClassifierConfig(conv_features=(32, 64), dense=128, dropout_rate=0.25),
+            data=DataConfig(name=name, train_split=d.train_split, preprocess="unit",
+                            data_dir=d.data_dir, manual_dir=d.manual_dir,
+                            max_train_examples=limit),
+            optim=OptimConfig(name="adam", learning_rate=1e-3),
+            train=TrainConfig(seed=self.config.train.seed, batch_size=100, progress=False,
+                              num_steps=self.config.model.classifier_steps),
+        )
+        key = to_json(config)  # the same classifier is trained once per process
+        if key not in _TRAINED_CLASSIFIERS:
+            trainer = Trainer(config, None, devices=jax.devices()[:1])
+            for _ in range(config.train.num_steps):
+                trainer.step()
+            where = Path(f"(in memory: {name}, {config.train.num_steps} steps)")
+            _TRAINED_CLASSIFIERS[key] = FeatureClassifier(trainer, where)
+        return _TRAINED_CLASSIFIERS[key]
+
+    def _label_accuracy(self, translated, target_views, labels) -> tuple[float, float]:
+        """Digit classifier accuracy on the translations and on the ground-truth views."""
+        from genjax.eval.features import classifier_accuracy
+
+        clf = self.independent_classifier("digit")
+        return (classifier_accuracy(clf, np.clip(translated, 0, 1), labels),
+                classifier_accuracy(clf, target_views, labels))
+
+    def _classifier_info(self) -> dict:
+        return {f"{by}_classifier": str(clf.workdir) for by, clf in self._classifiers.items()}
+
+    def _eval_split(self):
+        if self._eval_images is None:
+            from genjax.train.loop import load_split
+
+            cfg = self.config
+            self._eval_images = load_split(cfg, cfg.data.eval_split,
+                                           cfg.eval.max_examples or cfg.data.max_eval_examples)
+        return self._eval_images
+
+
+# =============================================================================================
+@register
+class CycleGANMethod(_TranslationMethod):
+    """Two generators G: X -> Y, F: Y -> X and two PatchGAN discriminators D_Y, D_X."""
+
+    name = "cyclegan"
+    model_config = CycleGANConfig
+
+    def __init__(self, config, data):
+        super().__init__(config, data)
+        cfg: CycleGANConfig = config.model
+        if len(self.domains) != 2:
+            raise ValueError(f"model.domains must name exactly two domains (X, Y) for cyclegan, "
+                             f"got {self.domains}")
+        if cfg.adversarial_loss not in ADVERSARIAL_LOSSES:
+            raise ValueError(f"model.adversarial_loss={cfg.adversarial_loss!r}; expected one of "
+                             f"{ADVERSARIAL_LOSSES}")
+        for name in ("lambda_cyc", "lambda_identity"):
+            _nonnegative(name, getattr(cfg, name))
+        if cfg.pool_size < 0:
+            raise ValueError(
+                f"model.pool_size must be >= 0 (0 disables the pool), got {cfg.pool_size}")
+        if config.train.batch_size % 2:
+            raise ValueError(f"train.batch_size={config.train.batch_size} must be even: the first "
+                             "half of each batch is domain X, the second half domain Y")
+        self.generator = ResnetGenerator(data.shape[-1], cfg.base_features, cfg.num_downsamples,
+                                         cfg.num_blocks)
+        self.discriminator = PatchGANDiscriminator(cfg.discriminator_features,
+                                                   cfg.discriminator_layers)
+        self.g_tx = make_optimizer(config.optim, config.train.num_steps)
+        self.d_tx = make_optimizer(config.optim, config.train.num_steps)
+        self._g = jax.jit(lambda params, x: self.generator.apply({"params": params}, x))
+
+    def init(self, key, batch):
+        k_g, k_f, k_dx, k_dy = jax.random.split(key, 4)
+        x = self.view(batch["image"], self.domains[0])
+        pool = history_pool_init(self.config.model.pool_size, x.shape[1:])
+        gen = lambda k: ModelState.create(self.generator.init(k, x), self.g_tx)
+        disc = lambda k: ModelState.create(
+            {**self.discriminator.init(k, x), "history_pool": pool}, self.d_tx)
+        return {"generator_xy": gen(k_g), "generator_yx": gen(k_f),
+                "discriminator_x": disc(k_dx), "discriminator_y": disc(k_dy)}
+
+    def _d(self, params, x):
+        return self.discriminator.apply({"params": params}, x)
+
+    def train_step(self, state: TrainState, batch):
+        cfg: CycleGANConfig = self.config.model
+        keys = state.step_keys("pool_x", "pool_y")
+        half = batch["image"].shape[0] // 2
+        x = self.view(batch["image"][:half], self.domains[0])  # disjoint halves: unpaired
+        y = self.view(batch["image"][half:], self.domains[1])
+        m = state.models
+        g_xy, g_yx, d_x, d_y = (m["generator_xy"], m["generator_yx"], m["discriminator_x"],
+                                m["discriminator_y"])
+        lsgan = cfg.adversarial_loss == "least_squares"
+
+        # Generators G (X -> Y) and F (Y -> X), against the current discriminators.
+        def generator_loss(params):
+            G = lambda v: self.generator.apply({"params": params[0]}, v)
+            F = lambda v: self.generator.apply({"params": params[1]}, v)
+            fake_y, fake_x = G(x), F(y)
+            adv_fn = (lambda s: 2.0 * least_squares_generator_loss(s)) if lsgan else \
+                nonsaturating_generator_loss
+            adversarial = adv_fn(self._d(d_y.params, fake_y)) + adv_fn(self._d(d_x.params, fake_x))
+            cycle = cycle_consistency_loss(x, F(fake_y)) + cycle_consistency_loss(y, G(fake_x))
+            identity = identity_loss(y, G(y)) + identity_loss(x, F(x))
+            loss = (adversarial + cfg.lambda_cyc * cycle
+                    + cfg.lambda_identity * cfg.lambda_cyc * identity)
+            terms = {"loss": loss, "adversarial": adversarial, "cycle": cycle, "identity": identity}
+            return loss, (terms, fake_x, fake_y)
+
+        (_, (g_terms, fake_x, fake_y)), grads = jax.value_and_grad(generator_loss, has_aux=True)(
+            (g_xy.params, g_yx.params))
+        g_xy, g_norms = apply_gradients(g_xy, grads[0], self.g_tx)
+        g_yx, f_norms = apply_gradients(g_yx, grads[1], self.g_tx)
+
+        # Discriminators, on real images and on generated ones drawn through the history pools.
+        def discriminator_update(d: ModelState, real, fake, key):
+            pool, fake = history_pool_query(d.collections["history_pool"],
+                                            jax.lax.stop_gradient(fake), key)
+
+            def loss_fn(params):
+                r, f = self._d(params, real), self._d(params, fake)
+                if lsgan:
+                    return least_squares_discriminator_loss(r, f)
+                return 0.5 * minimax_discriminator_loss(r, f)
+
+            loss, grads = jax.value_and_grad(loss_fn)(d.params)
+            d, norms = apply_gradients(d, grads, self.d_tx, collections={"history_pool": pool})
+            return d, {"loss": loss, **norms}
+
+        d_x, dx_metrics = discriminator_update(d_x, x, fake_x, keys["pool_x"])
+        d_y, dy_metrics = discriminator_update(d_y, y, fake_y, keys["pool_y"])
+        models = {"generator_xy": g_xy, "generator_yx": g_yx, "discriminator_x": d_x,
+                  "discriminator_y": d_y}
+        metrics = {**prefixed("generator", g_terms), **prefixed("generator_xy", g_norms),
+                   **prefixed("generator_yx", f_norms), **prefixed("discriminator_x", dx_metrics),
+                   **prefixed("discriminator_y", dy_metrics)}
+        return state.replace(models=models), metrics
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def _translate(self, state, direction: str, images_unit: np.ndarray) -> np.ndarray:
+        """Images in [0, 1] of the source domain -> translations in [0, 1] (unclipped)."""
+        params = state.models[f"generator_{direction}"].params
+        size = min(self.config.eval.batch_size, len(images_unit))
+        out = self._batched(lambda v: self._g(params, 2.0 * jnp.asarray(v) - 1.0),
+                            images_unit, size)
+        return (out + 1.0) / 2.0
+
+    def evaluate(self, state: TrainState, dataset, key) -> dict:
+        del key  # deterministic
+        views, labels = self._paired_views(dataset)
+        out = {"num_examples": len(views)}
+        names = self.domains
+        for a, b, direction, back in ((0, 1, "xy", "yx"), (1, 0, "yx", "xy")):
+            src, truth = views[:, a], views[:, b]
+            translated = self._translate(state, direction, src)
+            reconstructed = self._translate(state, back, np.clip(translated, 0, 1))
+            key_ab = f"{names[a]}_to_{names[b]}"
+            out[f"pixel_l1_{key_ab}"] = float(np.mean(np.abs(translated - truth)))
+            out[f"pixel_l1_{key_ab}_identity_baseline"] = float(np.mean(np.abs(src - truth)))
+            out[f"cycle_l1_{names[a]}"] = float(np.mean(np.abs(reconstructed - src)))
+            if labels is not None:
+                acc, acc_truth = self._label_accuracy(translated, truth, labels)
+                out[f"label_accuracy_{key_ab}"] = acc
+                out[f"label_accuracy_{key_ab}_ground_truth"] = acc_truth
+        return {**out, **self._classifier_info()}
+
+    def sample(self, state: TrainState, key, num: int) -> np.ndarray:
+        """Translations X -> Y of ``num`` eval images chosen with ``key``, in [0, 1]."""
+        ds = self._eval_split()
+        idx = np.asarray(jax.random.choice(key, len(ds), (int(num),), replace=num > len(ds)))
+        src = np.asarray(self.view(ds.images[idx], self.domains[0]) + 1.0) / 2.0
+        return np.clip(self._translate(state, "xy", src), 0.0, 1.0)
+
+    def write_pictures(self, state, outdir: Path, *, dataset, key, step: int) -> list[Path]:
+        views, _ = self._paired_views(dataset)
+        views = views[: GRID_ROWS // 2]
+        rows = []
+        for a, b, direction, back in ((0, 1, "xy", "yx"), (1, 0, "yx", "xy")):
+            translated = np.clip(self._translate(state, direction, views[:, a]), 0, 1)
+            reconstructed = np.clip(self._translate(state, back, translated), 0, 1)
+            rows += [np.stack(r) for r in zip(views[:, a], translated, views[:, b], reconstructed)]
+        path = Path(outdir) / f"translation_{step:08d}.png"
+        save_interpolation_grid(path, rows)
+        return [path]
+
+
+# =============================================================================================
+@register
+class StarGANMethod(_TranslationMethod):
+    """One generator G(x, c) for every domain and one discriminator with two heads."""
+
+    name = "stargan"
+    model_config = StarGANConfig
+
+    def __init__(self, config, data):
+        super().__init__(config, data)
+        cfg: StarGANConfig = config.model
+        for name in ("lambda_cls", "lambda_rec", "lambda_gp"):
+            _nonnegative(name, getattr(cfg, name))
+        if cfg.n_critic < 1 or config.train.batch_size % cfg.n_critic:
+            raise ValueError(
+                f"train.batch_size={config.train.batch_size} must be a multiple of "
+                f"model.n_critic={cfg.n_critic} >= 1 (one part of the batch per critic update)"
+            )
+        self.num_domains = len(self.domains)
+        self.generator = StarGANGenerator(data.shape[-1], cfg.base_features, cfg.num_downsamples,
+                                          cfg.num_blocks)
+        self.discriminator = StarGANDiscriminator(self.num_domains, cfg.discriminator_features,
+                                                  cfg.discriminator_layers)
+        self.g_tx = make_optimizer(config.optim, config.train.num_steps)
+        self.d_tx = make_optimizer(config.optim, config.train.num_steps * cfg.n_critic)
+        self._g = jax.jit(lambda params, x, c: self.generator.apply(
+            {"params": params}, x, jax.nn.one_hot(c, self.num_domains)))
+        self._d_cls = jax.jit(lambda params, x: self.discriminator.apply({"params": params}, x)[1])
+
+    def _generate(self, params, x, c):
+        return self.generator.apply({"params": params}, x, jax.nn.one_hot(c, self.num_domains))
+
+    def _discriminate(self, params, x):
+        return self.discriminator.apply({"params": params}, x)
+
+    def init(self, key, batch):
+        k_g, k_d = jax.random.split(key)
+        x = self.view(batch["image"], self.domains[0])
+        c = jnp.zeros(x.shape[0], jnp.int32)
+        return {
+            "generator": ModelState.create(self.generator.init(k_g, x, jax.nn.one_hot(
+                c, self.num_domains)), self.g_tx),
+            "discriminator": ModelState.create(self.discriminator.init(k_d, x), self.d_tx),
+        }
+
+    def _views_of(self, pixels, labels) -> jax.Array:
+        """Example ``i`` of ``pixels`` (original images) in domain ``labels[i]``, in [-1, 1]."""
+        every = jnp.stack([self.view(pixels, d) for d in self.domains])  # (K, B, H, W, C)
+        return every[labels, jnp.arange(pixels.shape[0])]
+
+    def critic_update(self, g: ModelState, d: ModelState, x, c, c_target, penalty_key):
+        """One discriminator update on real ``x`` (source labels ``c``) and G(x, c_target)."""
+        cfg: StarGANConfig = self.config.model
+        fake = jax.lax.stop_gradient(self._generate(g.params, x, c_target))
+
+        def loss_fn(params):
+            real_scores, real_logits = self._discriminate(params, x)
+            fake_scores, _ = self._discriminate(params, fake)
+            critic = lambda v: jnp.sum(self._discriminate(params, v)[0], axis=(1, 2, 3))
+            terms = {
+                "adversarial": wasserstein_critic_loss(real_scores, fake_scores),
+                "classification": domain_classification_loss(real_logits, c, multi_label=False),
+                "gradient_penalty": gradient_penalty(critic, x, fake, penalty_key),
+            }
+            loss = (terms["adversarial"] + cfg.lambda_cls * terms["classification"]
+                    + cfg.lambda_gp * terms["gradient_penalty"])
+            return loss, {"loss": loss, **terms}
+
+        (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+        d, norms = apply_gradients(d, grads, self.d_tx)
+        return d, {**terms, **norms}
+
+    def generator_update(self, g: ModelState, d: ModelState, x, c, c_target):
+        """One generator update: fool D_src, be classified as ``c_target``, reconstruct ``x``."""
+        cfg: StarGANConfig = self.config.model
+
+        def loss_fn(params):
+            fake = self._generate(params, x, c_target)
+            scores, logits = self._discriminate(d.params, fake)
+            terms = {
+                "adversarial": wasserstein_generator_loss(scores),
+                "classification": domain_classification_loss(logits, c_target, multi_label=False),
+                "reconstruction": cycle_consistency_loss(x, self._generate(params, fake, c)),
+            }
+            loss = (terms["adversarial"] + cfg.lambda_cls * terms["classification"]
+                    + cfg.lambda_rec * terms["reconstruction"])
+            return loss, {"loss": loss, **terms}
+
+        (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
+        g, norms = apply_gradients(g, grads, self.g_tx)
+        return g, {**terms, **norms}
+
+    def train_step(self, state: TrainState, batch):
+        n = self.config.model.n_critic
+        keys = state.step_keys("target", "penalty")
+        pixels = batch["image"]
+        parts = pixels.reshape(n, pixels.shape[0] // n, *pixels.shape[1:])
+        c = jnp.arange(parts.shape[1], dtype=jnp.int32) % self.num_domains  # source domains
+        g, d = state.models["generator"], state.models["discriminator"]
+        for i in range(n):  # unrolled: n_critic is small (5)
+            x = self._views_of(parts[i], c)
+            c_target = jax.random.permutation(jax.random.fold_in(keys["target"], i), c)
+            d, d_metrics = self.critic_update(g, d, x, c, c_target,
+                                              jax.random.fold_in(keys["penalty"], i))
+        g, g_metrics = self.generator_update(g, d, x, c, c_target)  # the last part's batch
+        metrics = {**prefixed("discriminator", d_metrics), **prefixed("generator", g_metrics)}
+        return state.replace(models={"generator": g, "discriminator": d}), metrics
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def _translate(self, state, images_unit: np.ndarray, target) -> np.ndarray:
+        """Images in [0, 1] -> G(x, target) in [0, 1] (unclipped); ``target``: int or (N,)."""
+        params = state.models["generator"].params
+        size = min(self.config.eval.batch_size, len(images_unit))
+        c = np.broadcast_to(np.asarray(target, np.int32), (len(images_unit),))
+        out = self._batched(lambda v, t: self._g(params, 2.0 * jnp.asarray(v) - 1.0, t),
+                            images_unit, size, c)
+        return (out + 1.0) / 2.0
+
+    def evaluate(self, state: TrainState, dataset, key) -> dict:
+        from genjax.eval.features import classifier_accuracy
+
+        del key  # deterministic
+        views, labels = self._paired_views(dataset)
+        names, k = self.domains, self.num_domains
+        size = min(self.config.eval.batch_size, len(views))
+        d_params = state.models["discriminator"].params
+        real_cls = [self._batched(lambda v: self._d_cls(d_params, 2.0 * jnp.asarray(v) - 1.0),
+                                  views[:, s], size) for s in range(k)]
+        out = {
+            "num_examples": len(views),
+            "discriminator_domain_accuracy_real": float(np.mean(
+                [np.mean(np.argmax(lg, 1) == s) for s, lg in enumerate(real_cls)])),
+        }
+        domain_clf = self.independent_classifier("domain")
+        pixel, baseline, cycle, label_acc, domain_acc = [], [], [], [], []
+        for s in range(k):
+            for t in range(k):
+                if s == t:
+                    continue
+                src, truth = views[:, s], views[:, t]
+                translated = self._translate(state, src, t)
+                rec = self._translate(state, np.clip(translated, 0, 1), s)
+                key_st = f"{names[s]}_to_{names[t]}"
+                out[f"pixel_l1_{key_st}"] = float(np.mean(np.abs(translated - truth)))
+                pixel.append(out[f"pixel_l1_{key_st}"])
+                baseline.append(float(np.mean(np.abs(src - truth))))
+                cycle.append(float(np.mean(np.abs(rec - src))))
+                global_t = domain_views.DOMAINS.index(names[t])
+                domain_acc.append(classifier_accuracy(
+                    domain_clf, np.clip(translated, 0, 1), np.full(len(src), global_t)))
+                if labels is not None:
+                    label_acc.append(self._label_accuracy(translated, truth, labels))
+        out["pixel_l1"] = float(np.mean(pixel))
+        out["pixel_l1_identity_baseline"] = float(np.mean(baseline))
+        out["cycle_l1"] = float(np.mean(cycle))
+        out["domain_accuracy"] = float(np.mean(domain_acc))
+        out["domain_accuracy_ground_truth"] = float(np.mean([classifier_accuracy(
+            domain_clf, views[:, t], np.full(len(views), domain_views.DOMAINS.index(names[t])))
+            for t in range(k)]))
+        if label_acc:
+            out["label_accuracy"] = float(np.mean([a for a, _ in label_acc]))
+            out["label_accuracy_ground_truth"] = float(np.mean([a for _, a in label_acc]))
+        out["num_domain_pairs"] = len(pixel)
+        return {**out, **self._classifier_info()}
+
+    def sample(self, state: TrainState, key, num: int) -> np.ndarray:
+        """``num`` eval images (first domain) translated to domains ``i % K``, in [0, 1]."""
+        ds = self._eval_split()
+        idx = np.asarray(jax.random.choice(key, len(ds), (int(num),), replace=num > len(ds)))
+        src = np.asarray(self.view(ds.images[idx], self.domains[0]) + 1.0) / 2.0
+        return np.clip(self._translate(state, src, np.arange(num) % self.num_domains), 0.0, 1.0)
+
+    def write_pictures(self, state, outdir: Path, *, dataset, key, step: int) -> list[Path]:
+        views, _ = self._paired_views(dataset)
+        k = self.num_domains
+        src = np.stack([views[i, i % k] for i in range(min(GRID_ROWS, len(views)))])
+        columns = [src] + [np.clip(self._translate(state, src, t), 0, 1) for t in range(k)]
+        path = Path(outdir) / f"translation_{step:08d}.png"
+        save_interpolation_grid(path, list(np.stack(columns, axis=1)))
+        return [path]
