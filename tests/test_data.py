@@ -535,3 +535,41 @@ def test_preprocess_errors():
         "integer",
         "none",
     }
+
+
+class _FakeSource:
+    """A TFDS data source stand-in: ``len`` and batched ``__getitems__`` over records."""
+
+    def __init__(self, records):
+        self.records = records
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitems__(self, indices):
+        return [self.records[i] for i in indices]
+
+
+class _FakeBuilder:
+    name = "fake_variable_size"
+
+    def __init__(self, images):
+        self.images = images
+
+    def as_data_source(self, split):
+        return _FakeSource([{"image": im, "label": k % 3} for k, im in enumerate(self.images)])
+
+
+def test_variable_size_feature_reads_when_every_image_has_one_size():
+    """TFDS features declared (None, None, C), such as cycle_gan/*, whose images share a size."""
+    from genjax.data.dataset import VariableImageSizeError, _read_split
+
+    rng = np.random.default_rng(0)
+    same = [rng.integers(0, 256, (5, 7, 3), dtype=np.uint8) for _ in range(4)]
+    images, labels = _read_split(_FakeBuilder(same), "trainA", "label", (None, None, 3))
+    assert images.shape == (4, 5, 7, 3) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images, np.stack(same))
+    np.testing.assert_array_equal(labels, [0, 1, 2, 0])
+    mixed = [*same[:2], rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)]
+    with pytest.raises(VariableImageSizeError, match=r"example 2 has an image of shape \(6, 7, 3\)"):
+        _read_split(_FakeBuilder(mixed), "trainA", "label", (None, None, 3))

@@ -246,3 +246,27 @@ def test_four_devices_equal_one_device(tmp_path):
     # Same global batch, same keys: only the order of float reductions differs.
     assert float(lines["MAXREL"]) < 1e-4
     assert float(lines["LOSSES"]) < 1e-3
+
+
+@pytest.mark.parametrize(
+    "schedule, extra, expected",
+    [
+        ("constant", {}, {0: 1.0, 50: 1.0, 99: 1.0}),
+        ("cosine", {}, {0: 1.0, 50: 0.5, 100: 0.0}),
+        ("exponential", {"decay_steps": 10, "decay_rate": 0.5}, {0: 1.0, 10: 0.5, 30: 0.125}),
+        # CycleGAN: hold for 60 steps, then linearly to 0 over the last 40.
+        ("linear", {"decay_steps": 40}, {0: 1.0, 60: 1.0, 80: 0.5, 100: 0.0}),
+        # With 10 warm-up steps the hold shortens so that the decay still ends at step 100.
+        ("linear", {"decay_steps": 40, "warmup_steps": 10}, {0: 0.0, 5: 0.5, 10: 1.0, 80: 0.5,
+                                                             100: 0.0}),
+    ],
+)
+def test_learning_rate_schedules(schedule, extra, expected):
+    from genjax.train.config import OptimConfig
+    from genjax.train.optim import learning_rate_schedule
+
+    fn = learning_rate_schedule(OptimConfig(learning_rate=1.0, schedule=schedule, **extra), 100)
+    for step, value in expected.items():
+        assert float(fn(step)) == pytest.approx(value, abs=1e-6), step
+    with pytest.raises(ValueError, match="optim.schedule"):
+        learning_rate_schedule(OptimConfig(schedule="step"), 100)

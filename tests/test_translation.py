@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import genjax.methods.translation  # noqa: F401  (registers cyclegan and stargan)
+import genjax.methods.translation  # registers cyclegan and stargan
+from genjax.data import ArrayDataset, load_dataset
 from genjax.data.domains import to_domain
 from genjax.experiments import load_config
 from genjax.methods.translation import CycleGANMethod, StarGANMethod
@@ -178,6 +180,143 @@ def test_cyclegan_checkpoint_keeps_the_history_pool_and_resumes_exactly(tmp_path
     assert resumed.restore() and int(resumed.state.step) == 2
     pool = resumed.state.models["discriminator_x"].collections["history_pool"]
     assert int(pool["count"]) == 6
+    resumed.step()
+    resumed.checkpoints.close()
+    for a, b in zip(jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+# -- CycleGAN on two separate datasets (unpaired, no ground truth) ------------------------------
+TWO_SPLITS = [  # two halves of the digits train split: A = train[:50%], B = train[50%:]
+    "model.domain_b_dataset=digits", "model.domains=", "data.train_split=train[:50%]",
+    "model.domain_b_split=train[50%:]", "model.domain_b_eval_split=test", "train.batch_size=4",
+    "model.pool_size=6",
+]
+
+
+def _rows_of(images, pool) -> np.ndarray:
+    """For each image, the index of an equal row of ``pool`` (-1 when there is none)."""
+    flat = pool.reshape(len(pool), -1)
+    return np.array([next((j for j, r in enumerate(flat) if np.array_equal(r, im.ravel())), -1)
+                     for im in np.asarray(images)])
+
+
+@pytest.fixture(scope="module")
+def cyclegan_two_splits():
+    """A tiny CycleGAN on two splits of the digits, the domain-B batches read before training."""
+    config = load_config("cyclegan_digits", TINY + TWO_SPLITS)
+    trainer = Trainer(config, None)
+    before = {s: trainer.host_batch(s)["image_b"] for s in (0, 1, 2)}
+    return trainer, [trainer.step() for _ in range(2)], before
+
+
+def test_cyclegan_two_splits_steps(cyclegan_two_splits):
+    trainer, steps, _ = cyclegan_two_splits
+    method = trainer.method
+    assert len(trainer.train_data) + len(method.domain_b) == len(
+        load_dataset("digits", "train").images)
+    for metrics in steps:
+        _finite(metrics)
+    metrics = steps[-1]
+    np.testing.assert_allclose(
+        metrics["generator/loss"],
+        metrics["generator/adversarial"] + 10 * metrics["generator/cycle"]
+        + 5 * metrics["generator/identity"], rtol=1e-5)
+    # The whole engine batch is domain X: 4 fakes of X per step fill the pool of 6 by step 2.
+    assert int(trainer.state.models["discriminator_x"].collections["history_pool"]["count"]) == 6
+
+
+def test_domain_b_batches_are_a_pure_function_of_the_seed_and_step(cyclegan_two_splits):
+    trainer, _, before = cyclegan_two_splits
+    method, state = trainer.method, trainer.state
+    assert int(state.step) == 2
+    b = method.domain_b.images
+    for s, batch in before.items():
+        assert batch.shape == (4, 8, 8, 1) and batch.dtype == np.uint8
+        # Same step -> same batch, after training and from a freshly built method (a resume).
+        np.testing.assert_array_equal(trainer.host_batch(s)["image_b"], batch)
+        fresh = CycleGANMethod(trainer.config, DIGITS)
+        np.testing.assert_array_equal(fresh.domain_b_batch(s, 4), batch)
+        assert (_rows_of(batch, b) >= 0).all()  # every image comes from the domain-B split
+    assert not np.array_equal(before[0], before[1])  # another step, another batch
+    other_seed = CycleGANMethod(
+        load_config("cyclegan_digits", TINY + TWO_SPLITS + ["train.seed=1"]), DIGITS)
+    assert not np.array_equal(other_seed.domain_b_batch(0, 4), before[0])
+
+
+def test_cyclegan_two_splits_evaluation_pictures_and_samples(cyclegan_two_splits, tmp_path):
+    trainer = cyclegan_two_splits[0]
+    results = trainer.evaluate()
+    _finite(results)
+    assert results["num_examples_a"] == 16 and results["num_examples_b"] == 16
+    for key in ("cycle_l1_a", "cycle_l1_b"):
+        assert 0.0 <= results[key] <= 1.0, key
+    for key in ("pixel_l1", "label_accuracy"):
+        assert results[key].startswith("skipped: no ground truth"), key
+    assert not any(k.startswith(("pixel_l1_", "label_accuracy_")) for k in results)
+    paths = trainer.write_pictures(tmp_path)
+    assert [p.name for p in paths] == ["translation_00000002.png"] and paths[0].stat().st_size
+    samples = trainer.method.sample(trainer.state, jax.random.key(0), 3)
+    assert samples.shape == (3, 8, 8, 1) and samples.min() >= 0 and samples.max() <= 1
+
+
+def _register(monkeypatch, name: str, images: np.ndarray) -> None:
+    """Makes ``load_dataset(name, split)`` in the translation module return ``images``."""
+    real = genjax.methods.translation.load_dataset
+
+    def fake(dataset, split, **kwargs):
+        if dataset != name:
+            return real(dataset, split, **kwargs)
+        return ArrayDataset(name=name, split=split, images=images, labels=None, num_bits=8,
+                            num_classes=None)
+
+    monkeypatch.setattr(genjax.methods.translation, "load_dataset", fake)
+
+
+def test_a_second_dataset_supplies_domain_b(monkeypatch):
+    images = (np.arange(12 * 64, dtype=np.int64).reshape(12, 8, 8, 1) % 251).astype(np.uint8)
+    _register(monkeypatch, "tiny_b", images)
+    config = load_config("cyclegan_digits", TINY + [
+        "model.domain_b_dataset=tiny_b", "model.domains=", "train.batch_size=5"])
+    method = CycleGANMethod(config, DIGITS)
+    assert method.domain_b.name == "tiny_b" and len(method.domain_b) == 12
+    batch = method.host_batch(3, {"image": np.zeros((5, 8, 8, 1), np.uint8)})["image_b"]
+    assert batch.shape == (5, 8, 8, 1) and (_rows_of(batch, images) >= 0).all()
+    # data.max_train_examples truncates domain B's train split too.
+    method = CycleGANMethod(load_config("cyclegan_digits", TINY + [
+        "model.domain_b_dataset=tiny_b", "model.domains=", "data.max_train_examples=3"]), DIGITS)
+    assert len(method.domain_b) == 3
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 1), (8, 8, 3)])
+def test_domain_b_of_another_shape_is_refused(monkeypatch, shape):
+    _register(monkeypatch, "other", np.zeros((4, *shape), np.uint8))
+    config = load_config("cyclegan_digits", TINY + ["model.domain_b_dataset=other",
+                                                    "model.domains="])
+    message = rf"has images of shape {re.escape(str(shape))}.*data.name='digits' has \(8, 8, 1\)"
+    with pytest.raises(ValueError, match=message):
+        CycleGANMethod(config, DIGITS)
+
+
+def test_domain_b_dataset_with_views_is_refused():
+    config = load_config("cyclegan_digits", TINY + ["model.domain_b_dataset=digits"])
+    with pytest.raises(ValueError, match=r"set model.domains=\(\)"):
+        CycleGANMethod(config, DIGITS)
+
+
+@pytest.mark.slow  # compiles the two-dataset CycleGAN step twice
+def test_cyclegan_two_splits_resumes_exactly(tmp_path):
+    config = load_config("cyclegan_digits", TINY + TWO_SPLITS)
+    straight = Trainer(config, None)
+    for _ in range(3):
+        straight.step()
+    first = Trainer(config, tmp_path)
+    for _ in range(2):
+        first.step()
+    first.save(wait=True)
+    first.checkpoints.close()
+    resumed = Trainer(config, tmp_path)
+    assert resumed.restore() and int(resumed.state.step) == 2
     resumed.step()
     resumed.checkpoints.close()
     for a, b in zip(jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state), strict=True):

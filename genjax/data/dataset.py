@@ -176,10 +176,21 @@ def _toy_split_infos(name: str):
     }
 
 
+class VariableImageSizeError(ValueError):
+    """A split declared with variable image size holds images of different sizes."""
+
+
 def _read_split(builder, split: str, label_key: str | None, shape) -> tuple:
-    """Reads a whole split from array_record into numpy (batched ``__getitems__``)."""
+    """Reads a whole split from array_record into numpy (batched ``__getitems__``).
+
+    ``shape`` may have ``None`` height and width (a variable-size feature): the first image
+    fixes them and every other image must match, else :class:`VariableImageSizeError`.
+    """
     source = builder.as_data_source(split=split)
     n = len(source)
+    if None in shape:
+        first = np.asarray(source.__getitems__([0])[0]["image"]) if n else np.empty((0, 0))
+        shape = (*first.shape[:2], shape[-1])
     images = np.empty((n, *shape), dtype=np.uint8)
     labels = np.empty((n,), dtype=np.int32) if label_key else None
     with tqdm.tqdm(
@@ -192,7 +203,14 @@ def _read_split(builder, split: str, label_key: str | None, shape) -> tuple:
         for start in range(0, n, _READ_CHUNK):
             records = source.__getitems__(list(range(start, min(start + _READ_CHUNK, n))))
             for j, rec in enumerate(records):
-                images[start + j] = np.reshape(rec["image"], shape)
+                image = np.asarray(rec["image"])
+                if image.shape[:2] != tuple(shape[:2]):
+                    raise VariableImageSizeError(
+                        f"TFDS dataset {builder.name!r} split {split!r}: example {start + j} has "
+                        f"an image of shape {image.shape}, the split's images are {shape}; genjax "
+                        "needs one image size per dataset: resize the images when preparing it"
+                    )
+                images[start + j] = np.reshape(image, shape)
                 if labels is not None:
                     labels[start + j] = rec[label_key]
             progress.update(len(records))
@@ -303,6 +321,8 @@ def _load_builtin(spec: str, split: str, data_dir, manual_dir, download):
                 "installed: pip install genjax[tensorflow]. (genjax decodes uint8 Image, "
                 "ClassLabel and Tensor features without it.)"
             ) from err
+        except VariableImageSizeError:
+            raise
         except Exception as err:
             raise RuntimeError(
                 f"cannot read split {base!r} of TFDS dataset {spec!r} in {builder.data_dir} "

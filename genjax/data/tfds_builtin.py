@@ -41,11 +41,15 @@ def _manual_files_text(builder) -> str:
 
 
 def image_spec(builder) -> tuple[tuple[int, int, int], str | None, int | None]:
-    """Checks that ``builder`` holds fixed-size uint8 images; returns (shape, label key, classes).
+    """Checks that ``builder`` holds uint8 images; returns (shape, label key, classes).
+
+    Height and width may be declared variable (``None``, e.g. ``cycle_gan/*``, whose images
+    are all 256x256): the shape is then ``(None, None, C)`` and reading the split checks that
+    every image has the first image's size.
 
     Raises:
-      ValueError: no ``"image"`` feature, a variable image size, a dtype other than uint8 or a
-        channel count other than 1 or 3.
+      ValueError: no ``"image"`` feature, an unknown channel count, a dtype other than uint8 or
+        a channel count other than 1 or 3.
     """
     features = builder.info.features
     name = builder.name
@@ -58,10 +62,10 @@ def image_spec(builder) -> tuple[tuple[int, int, int], str | None, int | None]:
     shape = tuple(feature.shape)
     if len(shape) == 2:
         shape = (*shape, 1)
-    if len(shape) != 3 or any(d is None for d in shape) or shape[-1] not in (1, 3):
+    if len(shape) != 3 or shape[-1] not in (1, 3):
         raise ValueError(
-            f"TFDS dataset {name!r}: images must have one fixed shape (H, W, 1 or 3); "
-            f"got {tuple(feature.shape)} (variable-size datasets need resizing first)"
+            f"TFDS dataset {name!r}: images must have shape (H, W, 1 or 3); "
+            f"got {tuple(feature.shape)}"
         )
     if np.dtype(feature.np_dtype) != np.uint8:
         raise ValueError(f"TFDS dataset {name!r}: images must be uint8; got {feature.np_dtype}")

@@ -32,6 +32,18 @@ domains in one step (CycleGAN: first half X, second half Y, ``train.batch_size``
 per-domain batch; StarGAN: ``n_critic`` parts, example i of a part in domain ``i % K``).
 Evaluation keeps the pairing (every eval image in every domain).
 
+CycleGAN also trains on two *separate* datasets (unpaired, no ground truth):
+``model.domain_b_dataset`` names a second dataset for :func:`genjax.data.load_dataset`
+(``tfds:cycle_gan/horse2zebra``, ``digits``, ...; data_dir and manual_dir from ``data``), or
+the same one with another split (``data.train_split=trainA``, ``model.domain_b_split=trainB``).
+Domain X is then the engine's batch of ``data.name`` (``train.batch_size`` images), domain Y
+is as many images of ``model.domain_b_split`` drawn uniformly with replacement (as the
+reference code's unaligned dataset draws B) on the host by :meth:`CycleGANMethod.host_batch`,
+from a generator seeded with (``train.seed``, step, process): a pure function of the step, so
+resume stays exact. The engine shards them with the rest of the batch (``batch["image_b"]``).
+Images are used as stored (``model.domains`` must be empty) and must have the shape of
+``data.name``'s.
+
 Evaluation, on the eval split, all errors in [0, 1] pixel units (mean absolute error):
 
 * ``pixel_l1_<a>_to_<b>``: translation vs the ground-truth view; ``..._identity_baseline``:
@@ -51,6 +63,11 @@ same train split (the classifier_digits architecture, ``model.classifier_steps``
 batch 100, the run's seed; once per process): the whole final evaluation of cyclegan_digits,
 its classifier included, took about a minute on 2 shared CPU cores.
 
+With ``model.domain_b_dataset`` there is no pairing: CycleGAN reports ``cycle_l1_a``
+(``|F(G(a)) - a|`` on ``data.eval_split``) and ``cycle_l1_b`` (``|G(F(b)) - b|`` on
+``model.domain_b_eval_split``), and ``pixel_l1`` / ``label_accuracy`` as skipped with the
+reason; its pictures have no ground-truth column.
+
 Pictures: ``translation_<step>.png``, one row per input; CycleGAN columns: input,
 translation, ground truth, reconstruction (rows from X, then from Y); StarGAN columns: input,
 then its translation to each domain of ``model.domains``.
@@ -66,7 +83,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.data import domains as domain_views
-from genjax.data import preprocess
+from genjax.data import load_dataset, preprocess
 from genjax.eval.images import save_interpolation_grid
 from genjax.losses import (
     cycle_consistency_loss,
@@ -94,6 +111,7 @@ from genjax.train.state import ModelState, TrainState, apply_gradients, prefixed
 ADVERSARIAL_LOSSES = ("least_squares", "nonsaturating")
 GRID_ROWS = 8
 _TRAINED_CLASSIFIERS: dict[str, object] = {}  # classifier config JSON -> FeatureClassifier
+_DOMAIN_B_STREAM = 0xB  # seeds the host generator of domain-B draws apart from other streams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +119,14 @@ class CycleGANConfig:
     """CycleGAN: architecture, objective weights, evaluation classifiers (module docstring).
 
     ``lambda_identity`` is relative to ``lambda_cyc``, as the reference's ``lambda_identity``.
+    ``domain_b_dataset`` empty: X and Y are views ``domains`` of ``data.name``; set: Y is that
+    dataset's ``domain_b_split`` (eval: ``domain_b_eval_split``) and ``domains`` must be ``()``.
     """
 
     domains: tuple[str, ...] = ("original", "inverted")  # (X, Y)
+    domain_b_dataset: str = ""
+    domain_b_split: str = "train"
+    domain_b_eval_split: str = "test"
     base_features: int = 64
     num_downsamples: int = 2
     num_blocks: int = 9
@@ -149,7 +172,7 @@ class _TranslationMethod(Method):
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg = config.model
-        if data.name in domain_views.DATASETS:
+        if data.name in domain_views.DATASETS and not getattr(cfg, "domain_b_dataset", ""):
             base = domain_views.DATASETS[data.name][0]
             raise ValueError(
                 f"data.name={data.name!r} holds views already; {self.name} takes the base dataset "
@@ -158,8 +181,17 @@ class _TranslationMethod(Method):
         if data.num_bits == 0 or len(data.shape) != 3 or data.shape[0] != data.shape[1]:
             raise ValueError(f"{self.name} needs square images; dataset {data.name!r} has "
                              f"shape {data.shape}")
-        self.domains = domain_views.check_domains(cfg.domains, name="model.domains",
-                                                  minimum=self.min_domains)
+        if getattr(cfg, "domain_b_dataset", ""):
+            if tuple(cfg.domains):
+                raise ValueError(
+                    f"model.domains={tuple(cfg.domains)} builds views of one dataset; with "
+                    f"model.domain_b_dataset={cfg.domain_b_dataset!r} the domains are data.name "
+                    "and model.domain_b_dataset as stored: set model.domains=() "
+                    "(--set model.domains=)")
+            self.domains = ("a", "b")
+        else:
+            self.domains = domain_views.check_domains(cfg.domains, name="model.domains",
+                                                      minimum=self.min_domains)
         modes = {config.data.preprocess, config.data.eval_preprocess or config.data.preprocess}
         if modes != {"symmetric"}:
             raise ValueError(
@@ -303,7 +335,11 @@ class CycleGANMethod(_TranslationMethod):
         if cfg.pool_size < 0:
             raise ValueError(
                 f"model.pool_size must be >= 0 (0 disables the pool), got {cfg.pool_size}")
-        if config.train.batch_size % 2:
+        self.domain_b = None  # the domain-B train split (two-dataset mode)
+        self._domain_b_eval_data = None
+        if cfg.domain_b_dataset:
+            self.domain_b = self._load_domain_b(cfg.domain_b_split, config.data.max_train_examples)
+        elif config.train.batch_size % 2:
             raise ValueError(f"train.batch_size={config.train.batch_size} must be even: the first "
                              "half of each batch is domain X, the second half domain Y")
         self.generator = ResnetGenerator(data.shape[-1], cfg.base_features, cfg.num_downsamples,
@@ -314,9 +350,43 @@ class CycleGANMethod(_TranslationMethod):
         self.d_tx = make_optimizer(config.optim, config.train.num_steps)
         self._g = jax.jit(lambda params, x: self.generator.apply({"params": params}, x))
 
+    # -- domain B from a second dataset ---------------------------------------------------------
+    def _load_domain_b(self, split: str, max_examples: int):
+        """``split`` of ``model.domain_b_dataset``, truncated; its images must match data.name's."""
+        cfg, d = self.config.model, self.config.data
+        ds = load_dataset(cfg.domain_b_dataset, split, data_dir=d.data_dir or None,
+                          manual_dir=d.manual_dir or None)
+        if max_examples and max_examples < len(ds):
+            labels = None if ds.labels is None else ds.labels[:max_examples]
+            ds = dataclasses.replace(ds, images=ds.images[:max_examples], labels=labels)
+        if tuple(ds.shape) != tuple(self.data.shape):
+            raise ValueError(
+                f"model.domain_b_dataset={cfg.domain_b_dataset!r} split {split!r} has images of "
+                f"shape {tuple(ds.shape)}, data.name={self.data.name!r} has "
+                f"{tuple(self.data.shape)}: CycleGAN needs one image shape for both domains; "
+                "choose datasets of the same size and channels (or resize one when preparing it)")
+        return ds
+
+    def domain_b_batch(self, step: int, num: int) -> np.ndarray:
+        """``num`` stored images of the domain-B train split for ``step``, drawn uniformly with
+        replacement; a pure function of (``train.seed``, step, process index)."""
+        rng = np.random.default_rng(
+            [self.config.train.seed, int(step), jax.process_index(), _DOMAIN_B_STREAM])
+        return self.domain_b.images[rng.integers(0, len(self.domain_b), int(num))]
+
+    def host_batch(self, step: int, batch: dict) -> dict:
+        """Two-dataset mode: adds ``image_b``, this step's domain-B images, to the batch."""
+        if self.domain_b is None:
+            return batch
+        return {**batch, "image_b": self.domain_b_batch(step, len(batch["image"]))}
+
+    def _stored_to_model(self, pixels, num_bits: int) -> jax.Array:
+        return preprocess(None, jnp.asarray(pixels), mode="symmetric", num_bits=num_bits)
+
     def init(self, key, batch):
         k_g, k_f, k_dx, k_dy = jax.random.split(key, 4)
-        x = self.view(batch["image"], self.domains[0])
+        x = (self.view(batch["image"], self.domains[0]) if self.domain_b is None
+             else self._stored_to_model(batch["image"], self.data.num_bits))
         pool = history_pool_init(self.config.model.pool_size, x.shape[1:])
         gen = lambda k: ModelState.create(self.generator.init(k, x), self.g_tx)
         disc = lambda k: ModelState.create(
@@ -330,9 +400,13 @@ class CycleGANMethod(_TranslationMethod):
     def train_step(self, state: TrainState, batch):
         cfg: CycleGANConfig = self.config.model
         keys = state.step_keys("pool_x", "pool_y")
-        half = batch["image"].shape[0] // 2
-        x = self.view(batch["image"][:half], self.domains[0])  # disjoint halves: unpaired
-        y = self.view(batch["image"][half:], self.domains[1])
+        if self.domain_b is None:
+            half = batch["image"].shape[0] // 2
+            x = self.view(batch["image"][:half], self.domains[0])  # disjoint halves: unpaired
+            y = self.view(batch["image"][half:], self.domains[1])
+        else:  # X: the engine's batch; Y: this step's draw from the second dataset (host_batch)
+            x = self._stored_to_model(batch["image"], self.data.num_bits)
+            y = self._stored_to_model(batch["image_b"], self.domain_b.num_bits)
         m = state.models
         g_xy, g_yx, d_x, d_y = (m["generator_xy"], m["generator_yx"], m["discriminator_x"],
                                 m["discriminator_y"])
@@ -391,8 +465,38 @@ class CycleGANMethod(_TranslationMethod):
                             images_unit, size)
         return (out + 1.0) / 2.0
 
+    def _domain_b_eval(self):
+        if self._domain_b_eval_data is None:
+            cfg = self.config
+            self._domain_b_eval_data = self._load_domain_b(
+                cfg.model.domain_b_eval_split, cfg.eval.max_examples or cfg.data.max_eval_examples)
+        return self._domain_b_eval_data
+
+    def _unpaired_eval_images(self, dataset) -> tuple[np.ndarray, np.ndarray]:
+        """Eval images of A (``dataset``) and of B (``model.domain_b_eval_split``) in [0, 1]."""
+        b = self._domain_b_eval()
+        return (dataset.images.astype(np.float32) / (2**dataset.num_bits - 1),
+                b.images.astype(np.float32) / (2**b.num_bits - 1))
+
+    def _evaluate_unpaired(self, state: TrainState, dataset) -> dict:
+        a, b = self._unpaired_eval_images(dataset)
+        cfg = self.config.model
+        out = {"num_examples_a": len(a), "num_examples_b": len(b)}
+        for name, src, direction, back in (("a", a, "xy", "yx"), ("b", b, "yx", "xy")):
+            translated = np.clip(self._translate(state, direction, src), 0, 1)
+            reconstructed = self._translate(state, back, translated)
+            out[f"cycle_l1_{name}"] = float(np.mean(np.abs(reconstructed - src)))
+        reason = (f"skipped: no ground truth (domain B is model.domain_b_dataset="
+                  f"{cfg.domain_b_dataset!r} split {cfg.domain_b_eval_split!r}, not a view of "
+                  f"data.name={self.data.name!r}, so no image has a known translation)")
+        out["pixel_l1"] = reason
+        out["label_accuracy"] = reason
+        return out
+
     def evaluate(self, state: TrainState, dataset, key) -> dict:
         del key  # deterministic
+        if self.domain_b is not None:
+            return self._evaluate_unpaired(state, dataset)
         views, labels = self._paired_views(dataset)
         out = {"num_examples": len(views)}
         names = self.domains
@@ -414,10 +518,24 @@ class CycleGANMethod(_TranslationMethod):
         """Translations X -> Y of ``num`` eval images chosen with ``key``, in [0, 1]."""
         ds = self._eval_split()
         idx = np.asarray(jax.random.choice(key, len(ds), (int(num),), replace=num > len(ds)))
-        src = np.asarray(self.view(ds.images[idx], self.domains[0]) + 1.0) / 2.0
+        if self.domain_b is None:
+            src = np.asarray(self.view(ds.images[idx], self.domains[0]) + 1.0) / 2.0
+        else:
+            src = ds.images[idx].astype(np.float32) / (2**ds.num_bits - 1)
         return np.clip(self._translate(state, "xy", src), 0.0, 1.0)
 
     def write_pictures(self, state, outdir: Path, *, dataset, key, step: int) -> list[Path]:
+        if self.domain_b is not None:  # columns: input, translation, reconstruction
+            rows = []
+            for src, direction, back in zip(self._unpaired_eval_images(dataset), ("xy", "yx"),
+                                            ("yx", "xy")):
+                src = src[: GRID_ROWS // 2]
+                translated = np.clip(self._translate(state, direction, src), 0, 1)
+                reconstructed = np.clip(self._translate(state, back, translated), 0, 1)
+                rows += [np.stack(r) for r in zip(src, translated, reconstructed)]
+            path = Path(outdir) / f"translation_{step:08d}.png"
+            save_interpolation_grid(path, rows)
+            return [path]
         views, _ = self._paired_views(dataset)
         views = views[: GRID_ROWS // 2]
         rows = []

@@ -58,9 +58,9 @@ class OptimConfig:
     eps: float = 1e-8
     weight_decay: float = 0.0
     momentum: float = 0.0
-    schedule: str = "constant"  # constant | cosine | exponential
+    schedule: str = "constant"  # constant | cosine | exponential | iwae | linear
     decay_rate: float = 1.0  # exponential: lr * decay_rate ** (step / decay_steps)
-    decay_steps: int = 0
+    decay_steps: int = 0  # exponential: its time scale; iwae: steps per epoch; linear: decay length
     warmup_steps: int = 0
     grad_clip_norm: float = 0.0  # 0 disables
 

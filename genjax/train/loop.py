@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 from genjax.data import ArrayDataset, BatchIterator, load_dataset
 from genjax.train import parallel
@@ -102,7 +103,7 @@ class Trainer:
         # Phase 2: method and initial state (jitted init with replicated out-shardings).
         self.method: Method = get_method(config.method)(config, data_spec(self.train_data))
         self.base_key = jax.random.key(config.train.seed)
-        example = parallel.shard_batch(self.iterator.batch_at(0), self.mesh)
+        example = parallel.shard_batch(self.host_batch(0), self.mesh)
         self._replicated = parallel.replicated(self.mesh)
 
         def init(key, batch):
@@ -129,10 +130,14 @@ class Trainer:
         new_state, metrics = self.method.train_step(state, batch)
         return new_state.replace(step=state.step + 1), metrics
 
+    def host_batch(self, step: int) -> dict[str, np.ndarray]:
+        """This process's batch of ``step`` on the host: the dataset's, plus the method's inputs."""
+        return self.method.host_batch(step, self.iterator.batch_at(step))
+
     def step(self) -> dict[str, float]:
         """Runs one training step on the batch of the current step; returns host metrics."""
         step = int(self.state.step)
-        batch = parallel.shard_batch(self.iterator.batch_at(step), self.mesh)
+        batch = parallel.shard_batch(self.host_batch(step), self.mesh)
         new_state, metrics = self._step_fn(self.state, batch)
         # Blocking on the metrics each step keeps the host in lock-step with the devices (and
         # avoids a known multi-device CPU dispatch deadlock); they are a few scalars.

@@ -68,6 +68,16 @@ class Method(abc.ABC):
         :func:`genjax.train.state.apply_gradients`.
         """
 
+    def host_batch(self, step: int, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The host batch of ``step`` as the step receives it; by default ``batch`` unchanged.
+
+        A method that needs more inputs than the dataset's (e.g. CycleGAN's images of a second
+        dataset) adds them here, on the host, before the batch is sharded over the devices.
+        Added arrays must have the batch's leading size and be a pure function of
+        ``(config.train.seed, step)`` so that a resumed run sees the same batches.
+        """
+        return batch
+
     @abc.abstractmethod
     def evaluate(self, state: TrainState, dataset: Any, key: jax.Array) -> dict[str, float]:
         """Metrics on held-out data (``dataset`` is a :class:`genjax.data.ArrayDataset`)."""

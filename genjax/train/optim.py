@@ -7,11 +7,17 @@ import optax
 from genjax.train.config import OptimConfig
 
 _OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-_SCHEDULES = ("constant", "cosine", "exponential", "iwae")
+_SCHEDULES = ("constant", "cosine", "exponential", "iwae", "linear")
 
 
 def learning_rate_schedule(cfg: OptimConfig, num_steps: int) -> optax.Schedule:
-    """The learning rate as a function of the step, with optional linear warm-up."""
+    """The learning rate as a function of the step, with optional linear warm-up.
+
+    Schedules (``optim.schedule``): ``constant``; ``cosine`` (to 0 at ``num_steps``);
+    ``exponential`` (``lr * decay_rate ** (step / decay_steps)``); ``iwae`` (Burda et al.'s
+    stages, ``decay_steps`` = steps per epoch); ``linear`` (constant, then linearly to 0 over the
+    last ``decay_steps`` steps of the run: CycleGAN's schedule).
+    """
     if cfg.schedule not in _SCHEDULES:
         raise ValueError(f"optim.schedule={cfg.schedule!r}; expected one of {_SCHEDULES}")
     lr = cfg.learning_rate
@@ -23,6 +29,11 @@ def learning_rate_schedule(cfg: OptimConfig, num_steps: int) -> optax.Schedule:
         raise ValueError(f"optim.schedule={cfg.schedule!r} needs optim.decay_steps > 0")
     elif cfg.schedule == "exponential":
         main = optax.exponential_decay(lr, cfg.decay_steps, cfg.decay_rate)
+    elif cfg.schedule == "linear":
+        hold = max(0, num_steps - cfg.warmup_steps - cfg.decay_steps)
+        main = optax.join_schedules(
+            [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, cfg.decay_steps)], [hold]
+        )
     else:
         main = iwae_schedule(lr, cfg.decay_steps)
     if cfg.warmup_steps > 0:
