@@ -33,6 +33,9 @@ Evaluation (:meth:`GANMethod.evaluate`), each number with its protocol in the re
   against the eval split (:func:`genjax.eval.features.classifier_metrics`), and for a
   conditional GAN the classifier's accuracy on samples of the requested class; without it,
   ``feature_metrics`` says why they were skipped;
+* images, with ``model.parzen_validation_split`` set: the Parzen-window log-likelihood of the
+  eval split (Goodfellow 2014, Table 1), see :meth:`GANMethod.parzen_metrics`; without it (and
+  for points) ``parzen`` says why it was skipped;
 * BiGAN: 1-nearest-neighbour accuracy of eval images in encoder space, the train split as
   the labelled reference (Donahue 2017, Table 1).
 """
@@ -53,6 +56,7 @@ from genjax.eval.images import save_image_grid, save_interpolation_grid
 from genjax.eval.interpolation import interpolate_latents
 from genjax.eval.modes import high_quality_probability, mode_coverage
 from genjax.eval.nearest_neighbor import nearest_neighbor_accuracy
+from genjax.eval.parzen import parzen_log_densities, select_parzen_bandwidth
 from genjax.eval.plots import plot_curves, plot_points_2d
 from genjax.losses import (
     gradient_penalty,
@@ -80,6 +84,8 @@ VARIANTS = ("gan", "wgan", "wgan_gp", "bigan")
 TOY_MIXTURES = ("ring", "grid")  # toy datasets with known modes (genjax.data.toy)
 MODE_THRESHOLD_STDS = 3.0  # "high quality": within 3 std of a centre (VEEGAN, PacGAN)
 STRICT_MODE_COUNT = 20  # the stricter "captured" rule: >= 20 high-quality samples
+# Goodfellow et al. (2014)'s bandwidth grid, np.logspace(-1, 0, 10) (pixels in [0, 1]).
+PARZEN_SIGMAS = tuple(float(s) for s in np.logspace(-1.0, 0.0, 10))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +97,14 @@ class GANConfig:
         dataset; enables FD-<dataset>-cnn, KD, precision/recall and (conditional) label
         accuracy at evaluation. Empty: those metrics are skipped, with the reason reported.
       metric_samples: generated samples per sample-based metric (mode coverage, FD, KD,
-        precision/recall, label accuracy); the real reference is the eval split (all of it,
-        or ``eval.max_examples``).
+        precision/recall, label accuracy, Parzen kernel centres); the real reference is the
+        eval split (all of it, or ``eval.max_examples``).
+      parzen_validation_split: images only. A TFDS split of held-out training data (e.g.
+        ``train[50000:51000]`` with ``data.train_split=train[:50000]``) on which the Parzen
+        bandwidth is chosen; enables the Parzen-window log-likelihood of the eval split. Empty:
+        skipped (it costs ``(validation + eval examples) * metric_samples * pixels`` flops).
+      parzen_sigmas: the bandwidth grid (pixels in [0, 1]); default ``np.logspace(-1, 0, 10)``
+        as in Goodfellow et al.'s ``parzen_ll.py``.
     """
 
     variant: str = "gan"
@@ -111,6 +123,8 @@ class GANConfig:
     discriminator_learning_rate: float = 0.0  # 0: same as optim.learning_rate
     classifier_workdir: str = ""
     metric_samples: int = 10000
+    parzen_validation_split: str = ""
+    parzen_sigmas: tuple[float, ...] = PARZEN_SIGMAS
 
 
 def _validate(cfg: GANConfig, config, data) -> None:
@@ -132,6 +146,12 @@ def _validate(cfg: GANConfig, config, data) -> None:
         )
     if cfg.metric_samples < 4:
         raise ValueError(f"model.metric_samples must be >= 4, got {cfg.metric_samples}")
+    sigmas = np.asarray(cfg.parzen_sigmas, dtype=np.float64)
+    if sigmas.ndim != 1 or not sigmas.size or not np.all(np.isfinite(sigmas) & (sigmas > 0)):
+        raise ValueError(
+            f"model.parzen_sigmas must be a non-empty tuple of finite bandwidths > 0 (pixels in "
+            f"[0, 1]), got {cfg.parzen_sigmas!r}"
+        )
     if cfg.conditional and not data.num_classes:
         raise ValueError(f"model.conditional=True needs labels; dataset {data.name!r} has none")
     points = data.num_bits == 0
@@ -181,6 +201,7 @@ class GANMethod(Method):
         )
         self._classifier = None
         self._nn_reference = None
+        self._parzen_validation = None
 
     @property
     def _bigan(self) -> bool:
@@ -383,8 +404,11 @@ class GANMethod(Method):
         samples, sample_labels = self._sample_raw(state, k_samples, cfg.metric_samples)
         if self.is_points:
             out.update(self._mode_metrics(samples))
+            out["parzen"] = "skipped: the Parzen-window estimate is for images (pixels in [0, 1])"
         else:
-            out.update(self._feature_metrics(dataset, (samples + 1) / 2, sample_labels, k_metrics))
+            fake_unit = (samples + 1) / 2
+            out.update(self._feature_metrics(dataset, fake_unit, sample_labels, k_metrics))
+            out.update(self.parzen_metrics(fake_unit, dataset))
         if self._bigan:
             out.update(self._encoder_nn_accuracy(e.params, dataset))
         return out
@@ -407,6 +431,88 @@ class GANMethod(Method):
             "mode_samples": len(samples),
             "mode_threshold_stds": MODE_THRESHOLD_STDS,
         }
+
+    def parzen_metrics(self, fake_unit: np.ndarray, dataset) -> dict:
+        """Gaussian Parzen-window log-likelihood of ``dataset`` under ``fake_unit`` samples.
+
+        The protocol of Goodfellow et al. (2014), Sec. 5 and Table 1 (their ``parzen_ll.py``):
+        pixels in [0, 1] (G's tanh output mapped by (x + 1) / 2; data divided by 2^bits - 1);
+        a kernel centred on each of the ``model.metric_samples`` samples; the bandwidth sigma
+        maximizes the mean log-likelihood of ``model.parzen_validation_split`` over
+        ``model.parzen_sigmas``; then the mean over the eval split of ``log p(x)`` in nats and
+        its standard error ``std(log p) / sqrt(M)`` (population std, as in ``parzen_ll.py``).
+        Computed in blocks of ``eval.batch_size`` points (memory ``batch * samples`` floats).
+
+        Args:
+          fake_unit: ``(N, H, W, C)`` generated images in [0, 1].
+          dataset: the eval split (an ``ArrayDataset`` of uint8 images).
+
+        Returns:
+          ``parzen_log_likelihood`` (nats per example), ``parzen_log_likelihood_sem``,
+          ``parzen_sigma``, the grid ``parzen_sigmas`` with its mean validation
+          log-likelihoods ``parzen_validation_log_likelihoods``, and the protocol (sample,
+          validation and test counts and splits); or ``{"parzen": "skipped: <reason>"}``.
+
+        Raises:
+          ValueError: when more than 1 % of the validation images also occur, pixel for pixel,
+            in the training split (the validation split is not held out).
+        """
+        cfg = self.config
+        if not cfg.model.parzen_validation_split:
+            return {"parzen": "skipped: no held-out validation split to choose the bandwidth on; "
+                    "set model.parzen_validation_split (e.g. train[50000:51000] with "
+                    "data.train_split=train[:50000])"}
+        validation, shared = self._parzen_validation_set()
+        scale = float(2**self.data.num_bits - 1)
+        flat = lambda a: np.asarray(a, np.float32).reshape(len(a), -1)
+        samples = flat(fake_unit)
+        size = cfg.eval.batch_size
+        sigma, table = select_parzen_bandwidth(
+            samples, flat(validation.images) / scale, cfg.model.parzen_sigmas, batch_size=size
+        )
+        ll = parzen_log_densities(samples, flat(dataset.images) / scale, sigma, batch_size=size)
+        return {
+            "parzen_log_likelihood": float(ll.mean()),
+            "parzen_log_likelihood_sem": float(ll.std() / np.sqrt(len(ll))),
+            "parzen_sigma": sigma,
+            "parzen_sigmas": list(table),
+            "parzen_validation_log_likelihoods": list(table.values()),
+            "parzen_samples": len(samples),
+            "parzen_test_examples": len(ll),
+            "parzen_test_split": cfg.data.eval_split,
+            "parzen_validation_examples": len(validation),
+            "parzen_validation_split": cfg.model.parzen_validation_split,
+            "parzen_validation_in_train": shared,
+        }
+
+    def _parzen_validation_set(self):
+        """The validation split (loaded once) and how many of its images are in train."""
+        if self._parzen_validation is None:
+            from genjax.train.loop import load_split
+
+            cfg = self.config
+            split = cfg.model.parzen_validation_split
+            validation = load_split(cfg, split, 0)
+            if not len(validation):
+                raise ValueError(f"model.parzen_validation_split={split!r} is empty for dataset "
+                                 f"{cfg.data.name!r}: name a non-empty held-out slice")
+            if tuple(validation.shape) != tuple(self.data.shape):
+                raise ValueError(
+                    f"model.parzen_validation_split={split!r} holds {validation.shape} images, "
+                    f"the training data {tuple(self.data.shape)}: name a split of the same dataset"
+                )
+            train = load_split(cfg, cfg.data.train_split, cfg.data.max_train_examples)
+            seen = {row.tobytes() for row in train.images.reshape(len(train), -1)}
+            shared = sum(row.tobytes() in seen for row in validation.images.reshape(
+                len(validation), -1))
+            if shared > 0.01 * len(validation):
+                raise ValueError(
+                    f"model.parzen_validation_split={split!r} is not held out: {shared} of its "
+                    f"{len(validation)} images are in data.train_split={cfg.data.train_split!r}; "
+                    "choose disjoint slices, e.g. train[:50000] and train[50000:51000]"
+                )
+            self._parzen_validation = validation, shared
+        return self._parzen_validation
 
     def classifier(self):
         """The feature classifier of ``model.classifier_workdir`` (loaded once), or ``None``."""
