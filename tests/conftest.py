@@ -13,6 +13,9 @@ import pytest
 _DATA_DIR = tempfile.mkdtemp(prefix="genjax-test-data-")
 os.environ.setdefault("GENJAX_DATA_DIR", _DATA_DIR)
 os.environ.setdefault("TFDS_DISABLE_GCS", "1")
+# The README runs the suite in two processes (pytest -n 2): on a GPU each takes memory as needed
+# instead of preallocating most of it.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
 @pytest.fixture(scope="session")
