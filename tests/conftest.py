@@ -1,6 +1,6 @@
 """Shared test settings.
 
-Prepared datasets go to one temporary folder per test session (``GENJAX_DATA_DIR``), so the
+Prepared datasets go to one temporary folder per test process (``GENJAX_DATA_DIR``), so the
 suite never reads or writes a user's ``~/tensorflow_datasets`` and needs no network: the only
 dataset it prepares is the embedded 8x8 digits.
 """
@@ -10,8 +10,10 @@ import tempfile
 
 import pytest
 
+# One folder per process: under pytest-xdist (the README's ``-n 2``) the workers inherit the
+# controller's environment, and two workers preparing digits in one folder would race.
 _DATA_DIR = tempfile.mkdtemp(prefix="genjax-test-data-")
-os.environ.setdefault("GENJAX_DATA_DIR", _DATA_DIR)
+os.environ["GENJAX_DATA_DIR"] = _DATA_DIR
 os.environ.setdefault("TFDS_DISABLE_GCS", "1")
 # The README runs the suite in two processes (pytest -n 2): on a GPU each takes memory as needed
 # instead of preallocating most of it.

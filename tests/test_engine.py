@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import signal
@@ -100,6 +101,11 @@ def _largest_data_file(step_dir: Path) -> Path:
     return max(files, key=lambda p: p.stat().st_size)
 
 
+# Reading the deliberately truncated file fails inside orbax's asynchronous readers; newer orbax
+# (Python 3.12 installs) leaves those coroutines' exceptions for the garbage collector, which
+# pytest reports as unraisable (during the test or at exit). genjax catches the restore error
+# itself (asserted below).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("damage", ["overwrite", "truncate", "empty_step", "delete_meta"])
 def test_damaged_checkpoint_falls_back_to_previous_step(tmp_path, damage, capsys):
     _two_checkpoints(tmp_path)
@@ -127,6 +133,7 @@ def test_damaged_checkpoint_falls_back_to_previous_step(tmp_path, damage, capsys
     assert "unusable" in err and "moved to" in err
     # Nothing is deleted: the damaged folder was moved aside.
     assert any((tmp_path / "corrupt").iterdir())
+    gc.collect()  # collect orbax's failed readers here, under this test's warning filter
 
 
 def test_no_intact_checkpoint_is_a_clear_error(tmp_path):
