@@ -42,6 +42,36 @@ def bench_train_steps(name: str, overrides: list[str], steps: int, warmup: int) 
     }
 
 
+def bench_sampling(name: str, overrides: list[str], batches: list[int], repeats: int,
+                   unit: str = "samples") -> list[dict]:
+    """Times ``method.sample`` of config ``name`` (fresh parameters) for each batch size.
+
+    One compile call, then the mean of ``repeats`` calls, each fetched to the host.
+    """
+    trainer = Trainer(load_config(name, overrides + ["train.progress=false"]), None)
+    method, state = trainer.method, trainer.state
+    rows = []
+    for n in batches:
+        t0 = time.perf_counter()
+        method.sample(state, jax.random.key(0), n)
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for r in range(repeats):
+            method.sample(state, jax.random.key(r + 1), n)
+        elapsed = (time.perf_counter() - t0) / repeats
+        rows.append({
+            "config": name, "batch": n, "device_kind": jax.devices()[0].device_kind,
+            "compile_plus_first_s": round(compile_s, 3), "ms_per_batch": round(1000 * elapsed, 2),
+            f"{unit}_per_s": round(n / elapsed, 1),
+        })
+    return rows
+
+
+def sampling_header(unit: str = "samples") -> list[str]:
+    return ["config", "batch", "device_kind", "compile_plus_first_s", "ms_per_batch",
+            f"{unit}_per_s"]
+
+
 TRAIN_HEADER = ["config", "batch_size", "devices", "device_kind", "compile_plus_first_step_s",
                 "steps_per_s", "examples_per_s", "ms_per_step"]
 

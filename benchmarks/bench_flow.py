@@ -13,33 +13,8 @@ call, result fetched to the host. Reports, never asserts.
 from __future__ import annotations
 
 import argparse
-import time
 
-import jax
-from _report import TRAIN_HEADER, bench_train_steps, report
-
-from genjax.experiments import load_config
-from genjax.train.loop import Trainer
-
-
-def bench_sampling(name: str, overrides: list[str], batches: list[int], repeats: int) -> list[dict]:
-    trainer = Trainer(load_config(name, overrides + ["train.progress=false"]), None)
-    method, state = trainer.method, trainer.state
-    rows = []
-    for n in batches:
-        t0 = time.perf_counter()
-        method.sample(state, jax.random.key(0), n)
-        compile_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for r in range(repeats):
-            method.sample(state, jax.random.key(r + 1), n)
-        elapsed = (time.perf_counter() - t0) / repeats
-        rows.append({
-            "config": name, "batch": n, "device_kind": jax.devices()[0].device_kind,
-            "compile_plus_first_s": round(compile_s, 3), "ms_per_batch": round(1000 * elapsed, 2),
-            "samples_per_s": round(n / elapsed, 1),
-        })
-    return rows
+from _report import TRAIN_HEADER, bench_sampling, bench_train_steps, report, sampling_header
 
 
 def main() -> None:
@@ -55,9 +30,8 @@ def main() -> None:
     train = [bench_train_steps(c, args.overrides, args.steps, args.warmup) for c in args.configs]
     sample = [r for c in args.configs
               for r in bench_sampling(c, args.overrides, args.sample_batches, args.repeats)]
-    sample_header = ["config", "batch", "device_kind", "compile_plus_first_s", "ms_per_batch",
-                     "samples_per_s"]
-    report({"train steps": (TRAIN_HEADER, train), "sampling": (sample_header, sample)}, args.out)
+    report({"train steps": (TRAIN_HEADER, train), "sampling": (sampling_header(), sample)},
+           args.out)
 
 
 if __name__ == "__main__":

@@ -17,34 +17,8 @@ compile call. Reports, never asserts.
 from __future__ import annotations
 
 import argparse
-import time
 
-import jax
-from _report import TRAIN_HEADER, bench_train_steps, report
-
-import genjax.methods.translation  # noqa: F401  (registers cyclegan and stargan)
-from genjax.experiments import load_config
-from genjax.train.loop import Trainer
-
-
-def bench_translation(name: str, overrides: list[str], batches: list[int], repeats: int) -> list:
-    trainer = Trainer(load_config(name, overrides + ["train.progress=false"]), None)
-    method, state = trainer.method, trainer.state
-    rows = []
-    for n in batches:
-        t0 = time.perf_counter()
-        method.sample(state, jax.random.key(0), n)
-        compile_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for r in range(repeats):
-            method.sample(state, jax.random.key(r + 1), n)
-        elapsed = (time.perf_counter() - t0) / repeats
-        rows.append({
-            "config": name, "batch": n, "device_kind": jax.devices()[0].device_kind,
-            "compile_plus_first_s": round(compile_s, 3), "ms_per_batch": round(1000 * elapsed, 2),
-            "images_per_s": round(n / elapsed, 1),
-        })
-    return rows
+from _report import TRAIN_HEADER, bench_sampling, bench_train_steps, report, sampling_header
 
 
 def main() -> None:
@@ -58,11 +32,10 @@ def main() -> None:
     p.add_argument("--out", default="bench_translation.json")
     args = p.parse_args()
     train = [bench_train_steps(c, args.overrides, args.steps, args.warmup) for c in args.configs]
-    translate = [r for c in args.configs for r in bench_translation(
-        c, args.overrides, args.translate_batches, args.repeats)]
-    header = ["config", "batch", "device_kind", "compile_plus_first_s", "ms_per_batch",
-              "images_per_s"]
-    report({"train steps": (TRAIN_HEADER, train), "translation": (header, translate)}, args.out)
+    translate = [r for c in args.configs for r in bench_sampling(
+        c, args.overrides, args.translate_batches, args.repeats, unit="images")]
+    report({"train steps": (TRAIN_HEADER, train),
+            "translation": (sampling_header("images"), translate)}, args.out)
 
 
 if __name__ == "__main__":
