@@ -454,5 +454,7 @@ def test_conditional_without_labels_and_eight_bit_mixture_are_errors():
     with pytest.raises(ValueError, match="num_bits=4"):
         AutoregressiveMethod(config, DataSpec((8, 8, 1), 4, 10, "digits4"))
     method, state = make("pixelcnn", "bernoulli", (2, 2, 1))
+    with pytest.raises(ValueError, match="num must be >= 1"):
+        method.sample_values(state, jax.random.key(0), 0)
     with pytest.raises(ValueError, match="needs the multiscale model"):
         method.sample_values(state, jax.random.key(0), 2, sampler="multiscale")

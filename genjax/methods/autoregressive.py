@@ -336,8 +336,12 @@ class AutoregressiveMethod(Method):
           sampler: ``naive``, ``cached`` or ``multiscale``; default :meth:`sampler_name`.
         """
         sampler = sampler or self.sampler_name()
+        if int(num) < 1:
+            raise ValueError(f"num must be >= 1, got {num}")
         if self.num_classes and labels is None:
             labels = jnp.arange(num) % self.num_classes
+        if labels is not None and jnp.shape(labels) != (num,):
+            raise ValueError(f"labels must have shape ({num},), got {jnp.shape(labels)}")
         if (num, sampler) not in self._samplers:
             self._samplers[(num, sampler)] = jax.jit(
                 functools.partial(self._sample, num=num, sampler=sampler)
