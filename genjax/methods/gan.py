@@ -68,6 +68,7 @@ from genjax.losses import (
     weight_clipping_transform,
 )
 from genjax.models.gan import (
+    ACTIVATIONS,
     BiGANEncoder,
     DCGANDiscriminator,
     DCGANGenerator,
@@ -105,6 +106,14 @@ class GANConfig:
         skipped (it costs ``(validation + eval examples) * metric_samples * pixels`` flops).
       parzen_sigmas: the bandwidth grid (pixels in [0, 1]); default ``np.logspace(-1, 0, 10)``
         as in Goodfellow et al.'s ``parzen_ll.py``.
+      discriminator_hidden: MLP discriminator widths; empty: ``hidden`` reversed.
+      discriminator_activation: MLP discriminator units, ``"leaky_relu"`` or ``"maxout"``
+        (``maxout_pieces`` pieces per unit; Goodfellow et al. 2014's MNIST D is maxout 240 x 5
+        pieces, twice).
+      discriminator_dropout: ``(input, hidden)`` drop rates of the MLP discriminator in
+        training (the paper's MNIST D: ``(0.2, 0.5)``); ``(0, 0)``: no dropout. Its masks are
+        drawn from the step's ``"dropout"`` key, a fresh mask for every D evaluation (real,
+        fake, generator update, penalty).
     """
 
     variant: str = "gan"
@@ -125,6 +134,10 @@ class GANConfig:
     metric_samples: int = 10000
     parzen_validation_split: str = ""
     parzen_sigmas: tuple[float, ...] = PARZEN_SIGMAS
+    discriminator_hidden: tuple[int, ...] = ()
+    discriminator_activation: str = "leaky_relu"  # leaky_relu | maxout (MLP only)
+    maxout_pieces: int = 5
+    discriminator_dropout: tuple[float, float] = (0.0, 0.0)
 
 
 def _validate(cfg: GANConfig, config, data) -> None:
@@ -151,6 +164,27 @@ def _validate(cfg: GANConfig, config, data) -> None:
         raise ValueError(
             f"model.parzen_sigmas must be a non-empty tuple of finite bandwidths > 0 (pixels in "
             f"[0, 1]), got {cfg.parzen_sigmas!r}"
+        )
+    if cfg.discriminator_activation not in ACTIVATIONS:
+        raise ValueError(
+            f"model.discriminator_activation={cfg.discriminator_activation!r}; expected one of "
+            f"{ACTIVATIONS}"
+        )
+    if cfg.maxout_pieces < 1:
+        raise ValueError(f"model.maxout_pieces must be >= 1, got {cfg.maxout_pieces}")
+    rates = tuple(cfg.discriminator_dropout)
+    if len(rates) != 2 or not all(0.0 <= float(r) < 1.0 for r in rates):
+        raise ValueError(
+            "model.discriminator_dropout must be two drop rates (input, hidden) in [0, 1), got "
+            f"{cfg.discriminator_dropout!r}"
+        )
+    custom_d = (cfg.discriminator_hidden or cfg.discriminator_activation != "leaky_relu"
+                or any(rates))
+    if custom_d and (cfg.architecture != "mlp" or cfg.variant == "bigan"):
+        raise ValueError(
+            "model.discriminator_hidden / discriminator_activation / discriminator_dropout set "
+            "the MLP discriminator; they are not available with "
+            f"model.architecture={cfg.architecture!r}, variant={cfg.variant!r}"
         )
     if cfg.conditional and not data.num_classes:
         raise ValueError(f"model.conditional=True needs labels; dataset {data.name!r} has none")
@@ -211,7 +245,13 @@ class GANMethod(Method):
         if cfg.architecture == "mlp":
             g = MLPGenerator(tuple(shape), hidden=cfg.hidden, num_classes=self.num_classes,
                              output_activation="none" if self.is_points else "tanh")
-            d = MLPDiscriminator(hidden=tuple(reversed(cfg.hidden)), num_classes=self.num_classes)
+            d_hidden = tuple(cfg.discriminator_hidden) or tuple(reversed(cfg.hidden))
+            d = MLPDiscriminator(
+                hidden=d_hidden, num_classes=self.num_classes,
+                activation=cfg.discriminator_activation, pieces=cfg.maxout_pieces,
+                input_dropout=float(cfg.discriminator_dropout[0]),
+                hidden_dropout=float(cfg.discriminator_dropout[1]),
+            )
         elif cfg.architecture == "dcgan":
             g = DCGANGenerator(tuple(shape), cfg.base_features, cfg.num_stages, self.num_classes,
                                cfg.generator_norm)
@@ -241,14 +281,28 @@ class GANMethod(Method):
             return out, new
         return self.generator.apply(variables, z, labels, train=False), g_state.collections
 
-    def discriminate(self, params, collections, x, labels, z=None):
-        """D's logits (critic scores), shape (B,), and its updated collections."""
+    @property
+    def _d_dropout(self) -> bool:
+        return any(float(r) > 0 for r in self.config.model.discriminator_dropout)
+
+    def discriminate(self, params, collections, x, labels, z=None, dropout_key=None):
+        """D's logits (critic scores), shape (B,), and its updated collections (training mode).
+
+        ``dropout_key`` draws D's dropout masks; required when ``model.discriminator_dropout``
+        is set, ignored otherwise.
+        """
         variables = {"params": params, **collections}
         args = (x, z) if self._bigan else (x, labels)
+        rngs = {}
+        if self._d_dropout:
+            if dropout_key is None:
+                raise ValueError("model.discriminator_dropout is set: pass dropout_key")
+            rngs = {"dropout": dropout_key}
         if collections:
-            out, new = self.discriminator.apply(variables, *args, train=True, mutable=["batch_stats"])
+            out, new = self.discriminator.apply(variables, *args, train=True, rngs=rngs,
+                                                mutable=["batch_stats"])
             return out, new
-        return self.discriminator.apply(variables, *args, train=True), collections
+        return self.discriminator.apply(variables, *args, train=True, rngs=rngs), collections
 
     # -- Method interface ----------------------------------------------------------------------
     def init(self, key, batch):
@@ -268,10 +322,13 @@ class GANMethod(Method):
             states["encoder"] = ModelState.create(self.encoder.init(k_e, x, train=False), self.g_tx)
         return states
 
-    def _critic_loss(self, d_params, d_coll, real, fake, labels, key, z, e_real):
+    def _critic_loss(self, d_params, d_coll, real, fake, labels, key, z, e_real, dropout_key):
         cfg: GANConfig = self.config.model
-        real_out, d_coll = self.discriminate(d_params, d_coll, real, labels, e_real)
-        fake_out, d_coll = self.discriminate(d_params, d_coll, fake, labels, z)
+        k_real = k_fake = k_penalty = None  # D without dropout: no masks to draw
+        if dropout_key is not None:
+            k_real, k_fake, k_penalty = jax.random.split(dropout_key, 3)
+        real_out, d_coll = self.discriminate(d_params, d_coll, real, labels, e_real, k_real)
+        fake_out, d_coll = self.discriminate(d_params, d_coll, fake, labels, z, k_fake)
         terms = {}
         if cfg.variant in ("gan", "bigan"):
             loss = minimax_discriminator_loss(real_out, fake_out)
@@ -279,16 +336,19 @@ class GANMethod(Method):
             loss = wasserstein_critic_loss(real_out, fake_out)
             terms["wasserstein_estimate"] = jnp.mean(real_out) - jnp.mean(fake_out)
             if cfg.variant == "wgan_gp":
-                critic = lambda x: self.discriminate(d_params, d_coll, x, labels)[0]
+                critic = lambda x: self.discriminate(d_params, d_coll, x, labels, None,
+                                                     k_penalty)[0]
                 penalty = gradient_penalty(critic, real, fake, key)
                 terms["gradient_penalty"] = penalty
                 loss = loss + cfg.gp_weight * penalty
         terms["loss"] = loss
         return loss, (terms, d_coll)
 
-    def critic_update(self, models: dict[str, ModelState], real, labels, z_key, penalty_key):
+    def critic_update(self, models: dict[str, ModelState], real, labels, z_key, penalty_key,
+                      dropout_key=None):
         """One discriminator (critic) update on ``real`` (model inputs) and fresh G(z).
 
+        ``dropout_key``: D's dropout masks (needed only with ``model.discriminator_dropout``).
         Returns the new discriminator state and its metrics (loss terms and norms).
         """
         g, d, e = models["generator"], models["discriminator"], models.get("encoder")
@@ -297,15 +357,17 @@ class GANMethod(Method):
         e_real = self.encoder.apply({"params": e.params}, real) if e is not None else None
         grad_fn = jax.value_and_grad(self._critic_loss, has_aux=True)
         (_, (terms, d_coll)), grads = grad_fn(
-            d.params, d.collections, real, fake, labels, penalty_key, z, e_real
+            d.params, d.collections, real, fake, labels, penalty_key, z, e_real, dropout_key
         )
         d, norms = apply_gradients(d, grads, self.d_tx, collections=d_coll)
         return d, {**terms, **norms}
 
-    def generator_update(self, models: dict[str, ModelState], real, labels, z_key):
+    def generator_update(self, models: dict[str, ModelState], real, labels, z_key,
+                         dropout_key=None):
         """One generator update (with BiGAN's encoder) against the current discriminator.
 
-        ``real`` is used only by BiGAN (the encoder's pairs). Returns the new model states
+        ``real`` is used only by BiGAN (the encoder's pairs); ``dropout_key`` draws D's dropout
+        masks (needed only with ``model.discriminator_dropout``). Returns the new model states
         (generator, and encoder for BiGAN) and the metrics.
         """
         cfg: GANConfig = self.config.model
@@ -314,7 +376,7 @@ class GANMethod(Method):
 
         def generator_loss(g_params, e_params):
             fake, g_coll = self.generate(g.replace(params=g_params), z, labels, train=True)
-            fake_out, _ = self.discriminate(d.params, d.collections, fake, labels, z)
+            fake_out, _ = self.discriminate(d.params, d.collections, fake, labels, z, dropout_key)
             if self._bigan:
                 e_real = self.encoder.apply({"params": e_params}, real)
                 real_out, _ = self.discriminate(d.params, d.collections, real, labels, e_real)
@@ -341,7 +403,11 @@ class GANMethod(Method):
 
     def train_step(self, state: TrainState, batch):
         n = self.config.model.n_critic
-        keys = state.step_keys("data", "critic", "generator", "penalty")
+        purposes = ("data", "critic", "generator", "penalty")
+        # A "dropout" key only when D has dropout: the other configs keep their random streams.
+        keys = state.step_keys(*purposes, *(("dropout",) if self._d_dropout else ()))
+        dropout_keys = (jax.random.split(keys["dropout"], n + 1) if self._d_dropout
+                        else [None] * (n + 1))
         x = self.prepare(keys["data"], batch["image"])
         labels = self._labels(batch)
         parts = x.reshape(n, x.shape[0] // n, *x.shape[1:])
@@ -351,10 +417,11 @@ class GANMethod(Method):
             lab = None if label_parts is None else label_parts[i]
             models["discriminator"], d_metrics = self.critic_update(
                 models, parts[i], lab, jax.random.fold_in(keys["critic"], i),
-                jax.random.fold_in(keys["penalty"], i),
+                jax.random.fold_in(keys["penalty"], i), dropout_keys[i],
             )
         lab = None if label_parts is None else label_parts[-1]
-        updated, metrics = self.generator_update(models, parts[-1], lab, keys["generator"])
+        updated, metrics = self.generator_update(models, parts[-1], lab, keys["generator"],
+                                                 dropout_keys[n])
         models.update(updated)
         metrics.update(prefixed("discriminator", d_metrics))
         return state.replace(models=models), metrics

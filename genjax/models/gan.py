@@ -4,7 +4,8 @@ Architectures only (the objectives live in :mod:`genjax.losses.adversarial`):
 
 * :class:`MLPGenerator` / :class:`MLPDiscriminator` - Goodfellow et al. (2014) style, for toy
   2-D data and small images; optional class conditioning (Mirza & Osindero 2014) by
-  concatenating a learned label embedding.
+  concatenating a learned label embedding; the discriminator with leaky ReLU or
+  :class:`Maxout` units and optional dropout (the paper's MNIST discriminator).
 * :class:`DCGANGenerator` / :class:`DCGANDiscriminator` - Radford et al. (2016): transposed
   convolutions with batch norm and ReLU in G, strided convolutions with leaky ReLU in D, no
   pooling, tanh output. Batch norm statistics under data parallelism: the step is jitted over
@@ -69,18 +70,60 @@ class MLPGenerator(nn.Module):
         return out.reshape(z.shape[0], *self.output_shape)
 
 
+ACTIVATIONS = ("leaky_relu", "maxout")
+
+
+class Maxout(nn.Module):
+    """Maxout units (Goodfellow et al. 2013): the max over ``pieces`` affine maps per unit.
+
+    ``h_i = max_j (x W_ij + b_ij)`` for ``i < units``, ``j < pieces``: one Dense layer of
+    ``units * pieces`` outputs, reshaped to ``(..., units, pieces)`` and maximized over the last
+    axis (pieces of one unit are adjacent, as pylearn2's ``Maxout`` layer groups them).
+    """
+
+    units: int
+    pieces: int = 5
+
+    @nn.compact
+    def __call__(self, x):
+        if self.units < 1 or self.pieces < 1:
+            raise ValueError(f"Maxout needs units >= 1 and pieces >= 1, got {self.units}, "
+                             f"{self.pieces}")
+        h = nn.Dense(self.units * self.pieces)(x)
+        return h.reshape(*h.shape[:-1], self.units, self.pieces).max(axis=-1)
+
+
 class MLPDiscriminator(nn.Module):
-    """Fully connected discriminator (leaky ReLU), one logit per example."""
+    """Fully connected discriminator, one logit per example.
+
+    ``activation="leaky_relu"`` (slope 0.2) or ``"maxout"`` (``pieces`` linear pieces per unit,
+    the discriminator of Goodfellow et al. 2014). ``input_dropout`` / ``hidden_dropout`` are
+    drop *rates* on the flattened input and on every hidden layer's output (Goodfellow et al.
+    2014's MNIST D: 0.2 and 0.5, i.e. pylearn2's include probabilities 0.8 and 0.5), inverted
+    dropout (kept units scaled by ``1 / (1 - rate)`` in training), off with ``train=False``;
+    with a rate > 0 and ``train=True`` the caller passes ``rngs={"dropout": key}``.
+    """
 
     hidden: Sequence[int] = (256, 256)
     num_classes: int = 0
+    activation: str = "leaky_relu"
+    pieces: int = 5
+    input_dropout: float = 0.0
+    hidden_dropout: float = 0.0
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool = True):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r}; expected one of {ACTIVATIONS}")
         h = x.reshape(x.shape[0], -1)
+        h = nn.Dropout(self.input_dropout, deterministic=not train)(h)
         h = _with_label(h, labels, self.num_classes, 16)
         for width in self.hidden:
-            h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+            if self.activation == "maxout":
+                h = Maxout(width, self.pieces)(h)
+            else:
+                h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+            h = nn.Dropout(self.hidden_dropout, deterministic=not train)(h)
         return nn.Dense(1)(h)[:, 0]
 
 

@@ -273,10 +273,14 @@ def train_and_evaluate(config: Config, workdir: str | Path) -> dict[str, Any]:
                 if step % cfg.eval_every == 0 and step < cfg.num_steps:
                     writer.write(step, trainer.evaluate(), split="eval")
                     trainer.write_pictures(pictures)
-                if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+                saved = step % cfg.checkpoint_every == 0 or step == cfg.num_steps
+                if saved:
                     trainer.save()
-                if stop.signal is not None:
-                    trainer.save(wait=True)
+                if stop.signal is not None:  # e.g. arrived during this step's evaluation
+                    if saved:  # this step is already being saved: wait for it, save no twin
+                        trainer.checkpoints.wait()
+                    else:
+                        trainer.save(wait=True)
                     status = "interrupted"
                     break
     finally:
