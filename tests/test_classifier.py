@@ -335,13 +335,14 @@ def test_sample_is_refused(trained):
 
 
 def test_inception_path_gives_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="FD-<dataset>-cnn"):
+    """The Inception entry point of this module (tests/test_inception.py covers the network)."""
+    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05-6726825d.pth"):
         load_inception_weights(tmp_path / "pt_inception-2015-12-05.npz")
     with pytest.raises(FileNotFoundError, match="inception-2015-12-05"):
         load_inception_weights(None)
     present = tmp_path / "weights.npz"
     np.savez(present, w=np.zeros(3))
-    with pytest.raises(NotImplementedError, match="does not include the Inception-v3 network"):
+    with pytest.raises(ValueError, match="missing 470 of the 470 Inception weights"):
         load_inception_weights(present)
 
 

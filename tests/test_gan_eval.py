@@ -104,6 +104,58 @@ def test_classifier_of_other_image_shape_is_refused(tiny_classifier):
         method.classifier()
 
 
+def test_image_gan_reports_standard_fid_with_user_weights(tmp_path, monkeypatch):
+    """model.inception_weights: FID / KID of the samples vs the eval split, checked against the
+    Frechet distance of the same network's features computed here; real features cached."""
+    import importlib.util
+    from pathlib import Path
+
+    from threadpoolctl import threadpool_limits
+
+    from genjax.data import load_dataset
+    from genjax.eval.frechet import frechet_distance_from_features
+    from genjax.eval.inception import (
+        expected_shapes,
+        load_inception_weights,
+        save_inception_weights,
+    )
+
+    tool = Path(__file__).resolve().parent / "fixtures" / "make_inception_reference.py"
+    spec = importlib.util.spec_from_file_location("make_inception_reference", tool)
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)  # NumPy only at import
+    weights = tmp_path / "synthetic_inception.npz"
+    save_inception_weights(reference.synthetic_state_dict(expected_shapes()), weights)
+
+    model = GANConfig(hidden=(16,), latent_dim=4, metric_samples=6,
+                      inception_weights=str(weights))
+    config = dataclasses.replace(_digits_config(model), eval=EvalConfig(batch_size=6,
+                                                                        max_examples=6))
+    trainer = Trainer(config, None)
+    fake = np.random.default_rng(0).uniform(0, 1, size=(6, 8, 8, 1)).astype(np.float32)
+    _use_samples(monkeypatch, trainer, fake)
+    with threadpool_limits(1):  # 2048-d eigenproblems: slow when BLAS threads contend
+        result = trainer.evaluate()
+        network = load_inception_weights(weights)
+        real = load_dataset("digits", "test").images[:6].astype(np.float32) / 255.0
+        expected = frechet_distance_from_features(network.features(real), network.features(fake))
+    np.testing.assert_allclose(result["fid"], expected, rtol=1e-6)
+    assert np.isfinite(result["kid"]) and result["kid_subset_size"] == 6
+    assert result["fid_num_real"] == 6 and result["fid_num_fake"] == 6
+    assert result["inception_sha256"] == network.sha256
+    assert result["fid_reference_split"] == "test"
+    assert trainer.method._inception[2] == 6  # the real features are kept for the next eval
+
+
+def test_fid_is_skipped_with_the_reason_or_refused_for_a_missing_file(tmp_path):
+    trainer = Trainer(_digits_config(GANConfig(hidden=(16,), latent_dim=4, metric_samples=8)),
+                      None)
+    assert "model.inception_weights" in trainer.evaluate()["fid"]
+    missing = GANConfig(hidden=(16,), latent_dim=4, inception_weights=str(tmp_path / "no.npz"))
+    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05"):
+        Trainer(_digits_config(missing), None)
+
+
 def test_bigan_reports_nearest_neighbor_accuracy_in_encoder_space():
     model = GANConfig(variant="bigan", hidden=(16,), latent_dim=4, metric_samples=8)
     config = _digits_config(model)

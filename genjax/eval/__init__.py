@@ -14,7 +14,14 @@ Sample-based metrics (units and protocols in each docstring):
   ``parzen_log_likelihood`` / ``select_parzen_bandwidth`` (nats, Goodfellow et al. 2014),
   ``mode_coverage`` with the toy mixtures ``ring_of_gaussians`` / ``grid_of_gaussians``
   / ``sample_mixture`` (VEEGAN 2017), ``nearest_neighbor_accuracy`` (BiGAN 2017).
+
+Standard FID / KID (``genjax.eval.inception``, with weights the user converts from
+pytorch-fid's file): ``load_inception_weights`` -> ``InceptionFeatures``,
+``inception_metrics``, ``inception_metrics_from_features``. These names load on first use, so
+importing ``genjax.eval`` does not import Flax.
 """
+
+import importlib
 
 from genjax.eval.frechet import (
     feature_statistics,
@@ -41,7 +48,24 @@ from genjax.eval.parzen import (
 from genjax.eval.plots import plot_curves, plot_density_2d, plot_points_2d
 from genjax.eval.precision_recall import PrecisionRecall, manifold_radii, precision_recall
 
+# Imported on first access (PEP 562): Flax stays out of ``import genjax.eval``, and
+# ``python -m genjax.eval.inception`` does not find its module imported by the package first.
+_INCEPTION_NAMES = (
+    "InceptionFeatures",
+    "inception_metrics",
+    "inception_metrics_from_features",
+    "load_inception_weights",
+)
+
+
+def __getattr__(name: str):
+    if name in _INCEPTION_NAMES:
+        return getattr(importlib.import_module("genjax.eval.inception"), name)
+    raise AttributeError(f"module 'genjax.eval' has no attribute {name!r}")
+
+
 __all__ = [
+    "InceptionFeatures",
     "KernelDistance",
     "ModeCoverage",
     "PrecisionRecall",
@@ -51,8 +75,11 @@ __all__ = [
     "grid_of_gaussians",
     "high_quality_probability",
     "image_grid",
+    "inception_metrics",
+    "inception_metrics_from_features",
     "interpolate_latents",
     "kernel_inception_distance",
+    "load_inception_weights",
     "manifold_radii",
     "mode_coverage",
     "nearest_neighbor_accuracy",

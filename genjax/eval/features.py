@@ -10,9 +10,10 @@ A classifier trained with ``genjax train classifier_<dataset>`` (method ``"class
   of class-conditional samples, domain / label preservation of translated images).
 
 These numbers are **not** FID / KID: those need the Inception-v3 network of Heusel et al.
-(2017), which genjax does not ship (see :func:`load_inception_weights`). They depend on the
-classifier's weights, so genjax reports the classifier's name, step and content hash with
-them; compare only numbers computed with the same checkpoint and the same sample counts.
+(2017) with its weights, which the user supplies (:mod:`genjax.eval.inception`; the weights
+load with :func:`load_inception_weights`). The classifier's numbers depend on its weights,
+so genjax reports the classifier's name, step and content hash with them; compare only
+numbers computed with the same checkpoint and the same sample counts.
 
 Images are floats in ``[0, 1]``, shape ``(N, H, W, C)`` as the classifier's dataset; they are
 mapped to the classifier's input convention (``data.preprocess`` of its run) here.
@@ -28,6 +29,7 @@ import numpy as np
 
 from genjax.eval._checks import as_numeric, positive_int, prng_key
 from genjax.eval.frechet import frechet_distance_from_features
+from genjax.eval.inception import INCEPTION_REFERENCE, load_inception_weights
 from genjax.eval.kernel_distance import kernel_inception_distance
 from genjax.eval.precision_recall import precision_recall
 from genjax.train.checkpoint import tree_digest
@@ -268,44 +270,8 @@ def classifier_accuracy(
     return float(np.mean(predicted == y))
 
 
-INCEPTION_REFERENCE = (
-    "the TensorFlow Inception-v3 graph of 2015-12-05 used by the reference FID code "
-    "(TTUR, Heusel et al. 2017: inception-2015-12-05.tgz, pool3 features, 2048-d), or its "
-    "PyTorch port pt_inception-2015-12-05-6726825d.pth (pytorch-fid) converted to .npz"
-)
-
-
-def load_inception_weights(path: str | Path | None):
-    """Refuses to compute FID: genjax does not ship the Inception-v3 network of the FID recipe.
-
-    Standard FID needs the exact network of Heusel et al. (2017) with its weights (see
-    ``INCEPTION_REFERENCE``); a re-implementation that has not been checked against the
-    reference activations would give numbers that look like FID and are not. genjax therefore
-    reports ``FD-<dataset>-cnn`` (:func:`classifier_metrics`) and never calls it FID.
-
-    Args:
-      path: where the user keeps the Inception weights file.
-
-    Raises:
-      FileNotFoundError: ``path`` is missing or does not exist; the message names the file
-        needed.
-      NotImplementedError: the file exists, but genjax has no Inception-v3 network to load it
-        into; the message says what to report instead.
-    """
-    what = (
-        f"Inception FID needs {INCEPTION_REFERENCE}. genjax reports the Frechet distance in "
-        "its own per-dataset classifier's features instead, as 'FD-<dataset>-cnn' "
-        "(genjax.eval.features.classifier_metrics), which is not comparable with FID."
-    )
-    if path is None or str(path) == "" or not Path(path).is_file():
-        raise FileNotFoundError(f"Inception weights file {str(path)!r} not found. {what}")
-    raise NotImplementedError(
-        f"found {path}, but genjax does not include the Inception-v3 network, so it cannot "
-        f"compute FID with it. {what}"
-    )
-
-
 __all__ = [
+    "INCEPTION_REFERENCE",
     "FeatureClassifier",
     "classifier_accuracy",
     "classifier_metrics",
