@@ -1,7 +1,9 @@
 """BiGAN on permutation-invariant MNIST (Donahue et al. 2017): G, encoder E, and D on (x, z).
 
 Command:   genjax train bigan_mnist --workdir runs/bigan_mnist --set data.manual_dir=PATH_TO_MNIST_GZ
-Run time:  not measured here (CPU only in this session).
+Run time:  measured on 2 shared CPU cores (x86, jax 0.10.2): 9.2 steps/s, so the 100,000 steps take
+           about 3 h there; the measured run below stopped (SIGINT) after 10,257 steps, 18.8 min
+           wall incl. two evaluations.
 Protocol:  MNIST 60k train, pixels in [-1, 1], fully connected networks (permutation invariant):
            G z ~ N(0, I_50) -> 1024-1024 ReLU -> 784 tanh; E 784 -> 1024-1024 leaky ReLU -> 50;
            D joins x and z paths of 1024 units, then 1024 -> 1 logit. D: minimax loss on
@@ -10,8 +12,12 @@ Protocol:  MNIST 60k train, pixels in [-1, 1], fully connected networks (permuta
            a learning-rate decay in the second half, not reproduced here). Evaluation: 1-NN accuracy
            (Euclidean) of the 10,000 test images in encoder space E(x), the 60,000 training images
            as the labelled reference (nn_accuracy).
-Expected:  not measured here. Anchor: 1-NN accuracy 97.39 % (Donahue et al. 2017, Table 1,
-           BiGAN on permutation-invariant MNIST).
+Expected:  measured (seed 0, `--set train.eval_every=5000`, the config's first 10,000 steps = 21
+           epochs; the learning rate is constant): 1-NN accuracy 0.9082 at step 5,000 and
+           0.9351 at step 10,000 (10,000 test images, 60,000 training images as reference).
+           The full 100,000 steps: not run here. For scale: 1-NN on the raw pixels, same
+           protocol: 0.9691 (measured with genjax.eval.nearest_neighbor_accuracy). Anchor: 1-NN accuracy 97.39 % (Donahue et al. 2017, Table 1, BiGAN
+           on permutation-invariant MNIST, 400 epochs).
 """
 
 from genjax.methods.gan import GANConfig

@@ -2,9 +2,10 @@
 
 Command:   genjax train cyclegan_mnist --workdir runs/cyclegan_mnist --set data.manual_dir=DIR
            (DIR holds the four MNIST IDX .gz files; see README "Datasets")
-Run time:  not measured here (MNIST is not available offline on the machine that wrote this
-           config; no GPU either). The 8x8 analogue cyclegan_digits trains at about 14
-           steps/s of 2 x 16 images on 2 shared CPU cores.
+Run time:  measured (`python benchmarks/bench_translation.py --configs cyclegan_mnist stargan_mnist
+           --set data.manual_dir=DIR --steps 10 --warmup 2`, 2 shared CPU cores, jax 0.10.2):
+           0.85 training steps/s, so the 20,000 steps take about 6.5 h there (conv weight
+           gradients are slow on this CPU); not trained here. An accelerator run.
 Protocol:  MNIST 60k train / 10k test, X = original, Y = strokes thickened by a 3x3-cross grey
            dilation; unpaired training (each step: 16 train images as X and 16 *other* train
            images as Y, disjoint parts of the shuffled batch), pixels in [-1, 1]. ResNet

@@ -5,7 +5,9 @@ Command:   genjax train realnvp_mnist --workdir runs/realnvp_mnist
            does not hold the prepared MNIST)
 Run time:  an accelerator run: 3 scales, 64 features, 4 residual blocks, batch 64, 60,000 steps
            (64 epochs); budget 2-3 hours on one modern GPU. Not run in this form here (no GPU
-           was available); README "Results" lists what was measured on CPU and how.
+           was available); README "Results" lists what was measured on CPU and how. Measured on
+           2 shared CPU cores (jax 0.10.2): about 0.15 steps/s (15 steps in a 150-s trial, first
+           step incl. compile 37.9 s), i.e. ~4-5 days for the 60,000 steps there.
 Protocol:  uniform dequantization of the 8-bit pixels to [0, 1), logit transform alpha = 0.05
            (Jacobian included), 3-scale Real NVP (28 -> 14 -> 7), ResNet s/t with weight
            norm, batch norm after each coupling (running averages in evaluation); test NLL in
