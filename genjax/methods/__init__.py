@@ -4,7 +4,6 @@ Importing this package registers every built-in method with :mod:`genjax.train.m
 """
 
 from genjax.methods.autoregressive import AutoregressiveConfig, AutoregressiveMethod
-from genjax.methods.classifier import ClassifierConfig, ClassifierMethod
 from genjax.methods.classical import (
     GMMConfig,
     GMMMethod,
@@ -13,6 +12,7 @@ from genjax.methods.classical import (
     PPCAConfig,
     PPCAMethod,
 )
+from genjax.methods.classifier import ClassifierConfig, ClassifierMethod
 from genjax.methods.flow import RealNVPConfig, RealNVPMethod
 from genjax.methods.gan import GANConfig, GANMethod
 from genjax.methods.translation import (

@@ -528,11 +528,11 @@ class CycleGANMethod(_TranslationMethod):
         if self.domain_b is not None:  # columns: input, translation, reconstruction
             rows = []
             for src, direction, back in zip(self._unpaired_eval_images(dataset), ("xy", "yx"),
-                                            ("yx", "xy")):
+                                            ("yx", "xy"), strict=True):
                 src = src[: GRID_ROWS // 2]
                 translated = np.clip(self._translate(state, direction, src), 0, 1)
                 reconstructed = np.clip(self._translate(state, back, translated), 0, 1)
-                rows += [np.stack(r) for r in zip(src, translated, reconstructed)]
+                rows += [np.stack(r) for r in zip(src, translated, reconstructed, strict=True)]
             path = Path(outdir) / f"translation_{step:08d}.png"
             save_interpolation_grid(path, rows)
             return [path]
@@ -542,7 +542,8 @@ class CycleGANMethod(_TranslationMethod):
         for a, b, direction, back in ((0, 1, "xy", "yx"), (1, 0, "yx", "xy")):
             translated = np.clip(self._translate(state, direction, views[:, a]), 0, 1)
             reconstructed = np.clip(self._translate(state, back, translated), 0, 1)
-            rows += [np.stack(r) for r in zip(views[:, a], translated, views[:, b], reconstructed)]
+            rows += [np.stack(r) for r in zip(views[:, a], translated, views[:, b], reconstructed,
+                                              strict=True)]
         path = Path(outdir) / f"translation_{step:08d}.png"
         save_interpolation_grid(path, rows)
         return [path]

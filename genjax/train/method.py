@@ -9,8 +9,8 @@ comes from ``state.step_keys(...)``; nothing reads globals.
 from __future__ import annotations
 
 import abc
-import importlib
 import dataclasses
+import importlib
 from pathlib import Path
 from typing import Any, ClassVar
 
