@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from genjax.eval._batching import map_batches
 from genjax.eval._checks import as_numeric, positive_int, prng_key
 from genjax.eval.frechet import frechet_distance_from_features
 from genjax.eval.inception import INCEPTION_REFERENCE, load_inception_weights
@@ -96,19 +97,10 @@ class FeatureClassifier:
         shape is compiled); the results do not depend on ``batch_size``.
         """
         x = self._check_images("images", images)
-        batch_size = min(positive_int("batch_size", batch_size), x.shape[0])
         state = self._trainer.state
-        feats, logits = [], []
-        for start in range(0, x.shape[0], batch_size):
-            chunk = x[start : start + batch_size]
-            n = chunk.shape[0]
-            if n < batch_size:
-                pad = np.zeros((batch_size - n, *chunk.shape[1:]), chunk.dtype)
-                chunk = np.concatenate([chunk, pad])
-            f, lg = self._method.features_and_logits(state, self._method.inputs_from_unit(chunk))
-            feats.append(np.asarray(f)[:n])
-            logits.append(np.asarray(lg)[:n])
-        return np.concatenate(feats), np.concatenate(logits)
+        run = lambda chunk: self._method.features_and_logits(
+            state, self._method.inputs_from_unit(chunk))
+        return map_batches(run, x, batch_size)
 
     def features(self, images, *, batch_size: int = 500) -> np.ndarray:
         """``(N, feature_dim)`` float32 features (post-ReLU feature layer) of images in [0, 1]."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import re
 import sys
 import zipfile
@@ -38,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.eval._batching import map_batches
 from genjax.eval._checks import as_numeric, positive_int
 from genjax.eval._io import atomic_write
 from genjax.eval.frechet import frechet_distance_from_features
@@ -369,12 +369,10 @@ def check_state_dict(state, source: str) -> dict[str, np.ndarray]:
 
 
 def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex SHA-256 of a file's bytes (:func:`genjax.data.sources.sha256_file`)."""
+    from genjax.data.sources import sha256_file  # on use: genjax.data imports tfds
+
+    return sha256_file(path)
 
 
 def save_inception_weights(state: dict[str, np.ndarray], path: str | Path, *,
@@ -454,19 +452,11 @@ class InceptionFeatures:
         return self._run(images, batch_size, ("pool3",))["pool3"].astype(np.float64)
 
     def _run(self, images, batch_size: int, blocks: tuple[str, ...]) -> dict[str, np.ndarray]:
-        x = self.check_images("images", images)
-        batch_size = min(positive_int("batch_size", batch_size), x.shape[0])
-        out: dict[str, list[np.ndarray]] = {b: [] for b in blocks}
-        for start in range(0, x.shape[0], batch_size):
-            chunk = x[start : start + batch_size]
-            n = chunk.shape[0]
-            if n < batch_size:
-                chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]),
-                                                        chunk.dtype)])
+        def run(chunk):
             result = _network(self.variables, preprocess(chunk))
-            for b in blocks:
-                out[b].append(np.asarray(result[b])[:n])
-        return {b: np.concatenate(v) for b, v in out.items()}
+            return {b: result[b] for b in blocks}
+
+        return map_batches(run, self.check_images("images", images), batch_size)
 
 
 def load_inception_weights(path: str | Path | None) -> InceptionFeatures:
