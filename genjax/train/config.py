@@ -67,7 +67,30 @@ class OptimConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """The loop: how long, how big, how often to log, evaluate and checkpoint."""
+    """The loop: how long, how big, how often to log, evaluate and checkpoint; how fast.
+
+    Attributes:
+      seed: the run's one base seed (data order, initialisation, every step's noise).
+      batch_size: global batch, split over all devices.
+      num_steps: steps to train (a resumed run continues up to it).
+      log_every: metrics are fetched from the devices every this many steps; the logged values
+        are the means over that window and the last step's values (``<key>_last``).
+      eval_every / checkpoint_every: evaluation (with pictures) and checkpoint intervals.
+      max_to_keep: checkpoints kept.
+      progress: a progress bar (a line every 10 s when standard error is not a terminal).
+      steps_per_dispatch: k steps inside one jitted call (a loop over k batches on the
+        devices); 1 dispatches every step. Larger k hides the per-call host cost of small
+        models; the numbers are bitwise those of single steps.
+      compute_dtype: ``float32`` or ``bfloat16``: the dtype of activations, matmuls and
+        convolutions. Parameters, optimizer state and the EMA stay float32; likelihoods,
+        log-determinants, loss reductions and metrics are computed in float32.
+      ema_decay: 0 (off) or the decay in (0, 1) of a Polyak (exponential moving) average of the
+        parameters, updated inside every step, saved with checkpoints and used by evaluation,
+        sampling and pictures.
+      max_seconds: 0 (no limit) or a wall-clock budget for set-up, compilation and training:
+        the run stops after the step that crosses it, saves a checkpoint and runs the final
+        evaluation (not counted in the budget).
+    """
 
     seed: int = 0
     batch_size: int = 100  # global batch, split over all devices
@@ -77,6 +100,10 @@ class TrainConfig:
     checkpoint_every: int = 500
     max_to_keep: int = 3
     progress: bool = True
+    steps_per_dispatch: int = 1
+    compute_dtype: str = "float32"
+    ema_decay: float = 0.0
+    max_seconds: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
