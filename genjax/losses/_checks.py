@@ -33,6 +33,17 @@ def float_array(name: str, x) -> jax.Array:
     return jnp.asarray(x)
 
 
+def float32_array(name: str, x) -> jax.Array:
+    """:func:`float_array`, then cast up to at least float32 (float64 is kept).
+
+    Likelihoods, log-determinants and loss reductions are computed in float32 even when the
+    network ran in bfloat16 (``train.compute_dtype``): a sum of many bfloat16 terms would lose
+    whole nats (its spacing at 10^4 is 64).
+    """
+    x = float_array(name, x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def real_array(name: str, x, like: jax.Array) -> jax.Array:
     """Returns ``x`` (float, int or bool) cast to the floating dtype of ``like``."""
     try:
