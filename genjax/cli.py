@@ -79,13 +79,13 @@ def _run(args) -> int:
             print(f"genjax train: {e}", file=sys.stderr)
             return 1
         print(json.dumps(summary, indent=2))
-        return 0 if summary["status"] == "finished" else 130
+        return 130 if summary["status"] == "interrupted" else 0
 
     fitted = _fit_method(args.workdir, args.overrides)
     if fitted is not None:
         return _run_fit_method(args, fitted)
     trainer = load_trainer(args.workdir, args.overrides)
-    step = int(trainer.state.step)
+    step = trainer.current_step
     if args.command == "evaluate":
         metrics = {"step": step, **trainer.evaluate()}
         out = Path(args.out) if args.out else Path(args.workdir) / f"eval_{step:08d}.json"
@@ -99,7 +99,7 @@ def _run(args) -> int:
 
         if args.num < 1:
             raise ValueError(f"--num must be >= 1, got {args.num}")
-        images = trainer.method.sample(trainer.state, jax.random.key(args.seed), args.num)
+        images = trainer.sample(jax.random.key(args.seed), args.num)
         default = Path(args.workdir) / "pictures" / f"sample_cli_{step:08d}.png"
         out = Path(args.out) if args.out else default
         if np.ndim(images) == 2:  # points (num, D) of a toy 2-D model: a scatter plot

@@ -55,8 +55,9 @@ class FeatureClassifier:
         self._method = trainer.method
         self.workdir = workdir
         self.name: str = self._method.classifier_name
-        self.step = int(trainer.state.step)
-        self.sha256 = tree_digest(trainer.state.models["classifier"].variables)
+        self.step = trainer.current_step
+        # The parameters evaluation uses (the average when the classifier trained with EMA).
+        self.sha256 = tree_digest(trainer.eval_state().models["classifier"].variables)
         self.image_shape = tuple(self._method.data.shape)
         self.num_classes = int(self._method.data.num_classes)
         self.feature_dim = int(trainer.config.model.dense)
@@ -97,7 +98,7 @@ class FeatureClassifier:
         shape is compiled); the results do not depend on ``batch_size``.
         """
         x = self._check_images("images", images)
-        state = self._trainer.state
+        state = self._trainer.eval_state()
         run = lambda chunk: self._method.features_and_logits(
             state, self._method.inputs_from_unit(chunk))
         return map_batches(run, x, batch_size)

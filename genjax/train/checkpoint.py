@@ -40,6 +40,10 @@ def tree_digest(tree: Any) -> str:
     return h.hexdigest()
 
 
+# Pytrees a checkpoint may hold beside the train state: the parameter average (train.ema_decay).
+EXTRA_ITEMS = ("ema",)
+
+
 class CheckpointError(RuntimeError):
     """No checkpoint in the directory could be restored and verified."""
 
@@ -64,18 +68,31 @@ class CheckpointStore:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=self.max_to_keep, create=True, enable_async_checkpointing=True
         )
-        return ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+        return ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "meta", *EXTRA_ITEMS)
+        )
 
     def all_steps(self) -> list[int]:
         return sorted(self._manager.all_steps())
 
-    def save(self, step: int, state: Any, meta: dict[str, Any], *, wait: bool = False) -> None:
-        """Starts an asynchronous save of ``state`` at ``step``; ``wait`` blocks until durable."""
-        meta = {**meta, "step": int(step), "sha256": tree_digest(state), "saved_at": time.time()}
+    def save(self, step: int, state: Any, meta: dict[str, Any], *, wait: bool = False,
+             extras: dict[str, Any] | None = None) -> None:
+        """Starts an asynchronous save of ``state`` at ``step``; ``wait`` blocks until durable.
+
+        ``extras``: further pytrees saved beside the state as their own items (names from
+        ``EXTRA_ITEMS``, e.g. ``{"ema": averaged_params}``), each with its own content hash.
+        """
+        extras = dict(extras or {})
+        unknown = set(extras) - set(EXTRA_ITEMS)
+        if unknown:
+            raise ValueError(f"extras {sorted(unknown)}: expected names among {EXTRA_ITEMS}")
+        meta = {**meta, "step": int(step), "sha256": tree_digest(state), "saved_at": time.time(),
+                "extras_sha256": {name: tree_digest(tree) for name, tree in extras.items()}}
+        items = {name: ocp.args.StandardSave(tree) for name, tree in extras.items()}
         self._manager.save(
             int(step),
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta), **items
             ),
             force=True,
         )
@@ -85,15 +102,18 @@ class CheckpointStore:
     def wait(self) -> None:
         self._manager.wait_until_finished()
 
-    def restore_latest(self, target: Any) -> tuple[Any, dict[str, Any]] | None:
+    def restore_latest(self, target: Any, *, extras: dict[str, Any] | None = None):
         """Restores the newest step that loads and matches its recorded hash.
 
         Args:
           target: a state (or ``jax.ShapeDtypeStruct`` tree, with shardings) of the expected
             structure; it fixes shapes, dtypes and placement of the restored arrays.
+          extras: targets of extra items (see :meth:`save`) to restore where the step has them.
 
         Returns:
-          ``(state, meta)``, or ``None`` when the directory holds no checkpoint at all.
+          ``(state, meta)``, or ``(state, meta, restored_extras)`` when ``extras`` is given
+          (``restored_extras`` holds the requested items the step was saved with); ``None``
+          when the directory holds no checkpoint at all.
 
         Raises:
           CheckpointError: when checkpoints exist but none of them is intact.
@@ -104,18 +124,30 @@ class CheckpointStore:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         problems = []
         for step in steps:
-            problem = None
+            problem, restored_extras = None, {}
             try:
+                meta = self._manager.restore(
+                    step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+                )["meta"]
+                saved_extras = meta.get("extras_sha256", {}) if isinstance(meta, dict) else {}
+                wanted = {k: v for k, v in (extras or {}).items() if k in saved_extras}
+                items = {
+                    name: ocp.args.StandardRestore(
+                        jax.tree.map(ocp.utils.to_shape_dtype_struct, tree))
+                    for name, tree in wanted.items()
+                }
                 restored = self._manager.restore(
                     step,
-                    args=ocp.args.Composite(
-                        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
-                    ),
+                    args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), **items),
                 )
-                state, meta = restored["state"], restored["meta"]
+                state = restored["state"]
+                restored_extras = {name: restored[name] for name in wanted}
                 if not isinstance(meta, dict) or "sha256" not in meta:
                     problem = "its metadata has no content hash"
-                elif tree_digest(state) != meta["sha256"]:
+                elif tree_digest(state) != meta["sha256"] or any(
+                    tree_digest(tree) != saved_extras[name]
+                    for name, tree in restored_extras.items()
+                ):
                     problem = (
                         "its content hash does not match the one recorded at save time "
                         "(the files were changed or damaged after saving)"
@@ -125,7 +157,9 @@ class CheckpointStore:
             if problem is None:
                 if problems:
                     self._log(f"genjax: resumed from step {step}, the newest intact checkpoint.")
-                return state, meta
+                if extras is None:
+                    return state, meta
+                return state, meta, restored_extras
             moved = self._quarantine(step)
             msg = f"genjax: checkpoint step {step} in {self.directory} is unusable: {problem}. "
             msg += f"It was moved to {moved}; trying the previous step."

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from typing import Any
@@ -104,6 +105,35 @@ class TrainConfig:
     compute_dtype: str = "float32"
     ema_decay: float = 0.0
     max_seconds: float = 0.0
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    """Raises ValueError (one line naming the key, the value and what is accepted) for a bad
+    ``train`` section; called before any data is read or anything compiled."""
+    from genjax.train.precision import check_compute_dtype
+
+    def need(ok: bool, key: str, value: Any, accepted: str) -> None:
+        if not ok:
+            raise ValueError(f"train.{key}={value!r}; expected {accepted}")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def is_number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    need(is_int(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
+    for key in ("batch_size", "log_every", "eval_every", "checkpoint_every", "max_to_keep",
+                "steps_per_dispatch"):
+        value = getattr(cfg, key)
+        need(is_int(value) and value >= 1, key, value, "an integer >= 1")
+    need(is_int(cfg.num_steps) and cfg.num_steps >= 0, "num_steps", cfg.num_steps,
+         "an integer >= 0")
+    check_compute_dtype(cfg.compute_dtype)
+    need(is_number(cfg.ema_decay) and 0.0 <= cfg.ema_decay < 1.0, "ema_decay", cfg.ema_decay,
+         "a number in [0, 1) (0 turns the parameter average off)")
+    need(is_number(cfg.max_seconds) and cfg.max_seconds >= 0, "max_seconds", cfg.max_seconds,
+         "a number of seconds >= 0 (0: no time limit)")
 
 
 @dataclasses.dataclass(frozen=True)

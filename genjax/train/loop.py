@@ -4,40 +4,62 @@ Phases, in order: (1) devices and data, (2) the method and its initial state, (3
 the newest intact checkpoint in ``workdir``, (4) compile the step, (5) train with logging,
 evaluation, pictures and checkpoints, (6) final evaluation.
 
-The jitted step is ``step(state, batch) -> (state, metrics)`` with the state donated,
-replicated over a ``("data",)`` mesh and the batch sharded on its leading axis. Resume is
-exact: the batch of step ``s`` and the step's rng keys are pure functions of (seed, s), so a
-run stopped and resumed at any checkpoint computes bit-for-bit what an uninterrupted run does.
+The compiled program runs up to ``train.steps_per_dispatch`` steps in one call (a loop on the
+devices over a stack of batches, its trip count an argument, so one program serves every
+dispatch): ``(state, ema), batches, n -> (state, ema), metrics``, with the state donated,
+replicated over a ``("data",)`` mesh and the batches sharded on their batch axis. The loop never
+waits for the devices inside a step: the next dispatch's batches are built and placed by a
+thread while the current one runs, metrics stay on the devices and are fetched every
+``train.log_every`` steps (and before every evaluation and checkpoint), where they are checked
+for non-finite values; a checkpoint is only written for a state whose metrics were checked.
+
+Resume is exact: the batch of step ``s`` and the step's rng keys are pure functions of
+(seed, s), so a run stopped and resumed at any checkpoint computes bit-for-bit what an
+uninterrupted run does, and ``k`` steps in one dispatch compute bit-for-bit ``k`` dispatches
+of one step.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from genjax.data import ArrayDataset, BatchIterator, load_dataset
 from genjax.train import parallel
 from genjax.train.checkpoint import CheckpointStore
-from genjax.train.config import Config, apply_overrides, config_from_dict, to_dict, to_json
+from genjax.train.config import (
+    Config,
+    apply_overrides,
+    check_train_config,
+    config_from_dict,
+    to_dict,
+    to_json,
+)
 from genjax.train.method import DataSpec, FitMethod, Method, get_method
 from genjax.train.metrics import MetricWriter, Progress
+from genjax.train.pipeline import (
+    MetricWindow,
+    NonFiniteError,
+    Prefetcher,
+    dispatch_plan,
+    stack_batches,
+)
+from genjax.train.precision import matmul_precision
 from genjax.train.state import TrainState
 
 _EVAL_KEY_SALT = 0x6E76  # fixed per run: the same eval binarization/noise at every evaluation
-
-
-class NonFiniteError(FloatingPointError):
-    """A loss term or norm became NaN or infinite; names the step and the term."""
 
 
 def log(msg: str) -> None:
@@ -65,7 +87,7 @@ def data_spec(ds: ArrayDataset) -> DataSpec:
 
 
 class Trainer:
-    """Holds a method, its compiled step and its state; drives training one step at a time.
+    """Holds a method, its compiled dispatch program and its state; drives training.
 
     Args:
       config: the experiment.
@@ -73,6 +95,12 @@ class Trainer:
         (no checkpoints; used by tests and benchmarks).
       devices: devices of the data mesh (default: all).
       train_data / eval_data: datasets to use instead of loading ``config.data``.
+
+    Attributes:
+      state: the :class:`TrainState` (on the devices, replicated).
+      ema: ``{model name: averaged params}`` when ``train.ema_decay > 0``, else ``{}``.
+      current_step: the step the state is at, known on the host without a device transfer.
+      compile_seconds: time spent compiling the dispatch program (``None`` before the first).
     """
 
     def __init__(
@@ -84,6 +112,7 @@ class Trainer:
         train_data: ArrayDataset | None = None,
         eval_data: ArrayDataset | None = None,
     ):
+        check_train_config(config.train)  # before any data is read or anything compiled
         self.config = config
         self.workdir = None if workdir is None else Path(workdir)
         self.mesh = parallel.data_mesh(devices)
@@ -113,44 +142,161 @@ class Trainer:
         self.state: TrainState = jax.jit(init, out_shardings=self._replicated)(
             self.base_key, example
         )
+        self.ema: dict[str, Any] = self._fresh_ema() if config.train.ema_decay > 0 else {}
+        self.current_step = 0
         self.num_traces = 0
-        self._step_fn = jax.jit(
-            self._step,
-            in_shardings=(self._replicated, parallel.batch_sharded(self.mesh)),
+        self.compile_seconds: float | None = None
+        self._dispatch_jit = jax.jit(
+            self._dispatch,
+            in_shardings=(self._replicated, parallel.stacked_batch_sharded(self.mesh),
+                          self._replicated),
             out_shardings=(self._replicated, self._replicated),
             donate_argnums=0,
+        )
+        self._executable = None
+        # jax 0.10 on several (fake) CPU devices can deadlock when steps with cross-device
+        # reductions are dispatched back to back: there, wait for each dispatch to finish.
+        self._wait_each_dispatch = (
+            self.mesh.devices.size > 1 and self.mesh.devices.flat[0].platform == "cpu"
         )
         self.checkpoints = None
         if self.workdir is not None:
             self.checkpoints = CheckpointStore(self.workdir, max_to_keep=config.train.max_to_keep)
 
-    # -- the step ---------------------------------------------------------------------------
-    def _step(self, state: TrainState, batch: dict[str, jax.Array]):
-        self.num_traces += 1  # runs only while tracing: counts compilations
+    # -- the compiled program ---------------------------------------------------------------
+    def _fresh_ema(self) -> dict[str, Any]:
+        """The average's start: a copy of the current parameters of every model."""
+        return jax.tree.map(jnp.copy, {n: m.params for n, m in self.state.models.items()})
+
+    def _one_step(self, state: TrainState, ema: dict, batch: dict[str, jax.Array]):
         new_state, metrics = self.method.train_step(state, batch)
-        return new_state.replace(step=state.step + 1), metrics
+        new_state = new_state.replace(step=state.step + 1)
+        if ema:  # Polyak average: ema <- decay * ema + (1 - decay) * params
+            params = {n: new_state.models[n].params for n in ema}
+            ema = optax.incremental_update(params, ema, 1.0 - self.config.train.ema_decay)
+        return new_state, ema, metrics
+
+    def _dispatch(self, carry, batches: dict[str, jax.Array], num_steps: jax.Array):
+        """Runs ``num_steps`` (<= k, a traced count) steps over ``batches`` of shape (k, B, ...).
+
+        Returns the new ``(state, ema)`` and ``{name: (k,) values}``, the metrics of each step
+        (entries past ``num_steps`` are zeros).
+        """
+        self.num_traces += 1  # runs only while tracing: counts compilations
+        size = next(iter(batches.values())).shape[0]
+        state, ema = carry
+        with matmul_precision(self.config.train.compute_dtype):
+            shapes = jax.eval_shape(
+                self._one_step, state, ema, jax.tree.map(lambda b: b[0], batches)
+            )[2]
+            buffers = {k: jnp.zeros((size, *s.shape), s.dtype) for k, s in shapes.items()}
+
+            def body(i, loop_carry):
+                (state, ema), buffers = loop_carry
+                batch = jax.tree.map(lambda b: jax.lax.dynamic_index_in_dim(b, i, 0, False),
+                                     batches)
+                state, ema, metrics = self._one_step(state, ema, batch)
+                buffers = {k: jax.lax.dynamic_update_index_in_dim(buffers[k], metrics[k], i, 0)
+                           for k in buffers}
+                return (state, ema), buffers
+
+            return jax.lax.fori_loop(0, num_steps, body, ((state, ema), buffers))
+
+    def _run_dispatch(self, batches: dict[str, jax.Array], num_steps: int):
+        """Dispatches ``num_steps`` steps (asynchronously) and returns their device metrics."""
+        count = np.int32(num_steps)
+        carry = (self.state, self.ema)
+        if self._executable is None:
+            t0 = time.perf_counter()
+            self._executable = self._dispatch_jit.lower(carry, batches, count).compile()
+            self.compile_seconds = time.perf_counter() - t0
+        (self.state, self.ema), metrics = self._executable(carry, batches, count)
+        self.current_step += num_steps
+        if self._wait_each_dispatch:
+            jax.block_until_ready(metrics)
+        return metrics
+
+    def _place(self, stacked: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+        return parallel.shard_batch(stacked, self.mesh, stacked=True)
 
     def host_batch(self, step: int) -> dict[str, np.ndarray]:
         """This process's batch of ``step`` on the host: the dataset's, plus the method's inputs."""
         return self.method.host_batch(step, self.iterator.batch_at(step))
 
     def step(self) -> dict[str, float]:
-        """Runs one training step on the batch of the current step; returns host metrics."""
-        step = int(self.state.step)
-        batch = parallel.shard_batch(self.host_batch(step), self.mesh)
-        new_state, metrics = self._step_fn(self.state, batch)
-        # Blocking on the metrics each step keeps the host in lock-step with the devices (and
-        # avoids a known multi-device CPU dispatch deadlock); they are a few scalars.
-        host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        bad = [k for k, v in host.items() if not math.isfinite(v)]
-        self.state = new_state  # the old buffers were donated to the step
-        if bad:
-            raise NonFiniteError(
-                f"non-finite value at step {step + 1}: {', '.join(f'{k}={host[k]}' for k in bad)}. "
-                "The run stopped; the last good checkpoint is intact. Lower "
-                "optim.learning_rate or set optim.grad_clip_norm, then resume."
-            )
-        return host
+        """Runs one training step synchronously and returns its metrics as host floats.
+
+        Raises :class:`NonFiniteError` (naming the step and term) on a non-finite value. The
+        asynchronous loop is :meth:`train`; this is for tests, notebooks and debugging.
+        """
+        k = self.config.train.steps_per_dispatch
+        first = self.current_step
+        batches = self._place(stack_batches([self.host_batch(first)], k))
+        window = MetricWindow()
+        window.add(first, 1, self._run_dispatch(batches, 1))
+        window.fetch()
+        return {k: v for k, v in window.summary().items()
+                if not k.endswith("_last") and k != "window_steps"}
+
+    def train(self, num_steps: int, *, hooks: LoopHooks | None = None) -> dict[str, Any]:
+        """Runs ``num_steps`` more steps through the asynchronous loop.
+
+        Batches are built and placed ahead by a thread, ``train.steps_per_dispatch`` steps run
+        per call, metrics are fetched and checked every ``train.log_every`` steps and at every
+        evaluation/checkpoint boundary and stop request (see :class:`LoopHooks`). With no hooks
+        it only trains (benchmarks use it: the real loop without checkpoints or evaluation).
+
+        Returns:
+          ``{"steps": steps run, "seconds": wall time of the call, "steps_per_second": ...,
+          "stopped": None | "signal" | "budget"}``.
+
+        Raises:
+          NonFiniteError: at the first fetched window with a NaN or infinite metric.
+        """
+        hooks = hooks or LoopHooks()
+        cfg = self.config.train
+        start, end = self.current_step, self.current_step + num_steps
+        intervals = (cfg.log_every, cfg.eval_every, cfg.checkpoint_every)
+        plan = dispatch_plan(start, end, cfg.steps_per_dispatch, intervals)
+        prefetch = Prefetcher(plan, self.host_batch, self._place, cfg.steps_per_dispatch)
+        window, in_flight, stopped = MetricWindow(), [], None
+        t0 = time.perf_counter()
+        try:
+            for first, n, batches in prefetch:
+                metrics = self._run_dispatch(batches, n)
+                window.add(first, n, metrics)
+                step = first + n
+                in_flight.append(metrics)
+                if len(in_flight) > 2:  # at most two dispatches queued on the devices
+                    jax.block_until_ready(in_flight.pop(0))
+                if first == start:  # compile + first dispatch: not part of the rate
+                    jax.block_until_ready(metrics)
+                    hooks.on_first_dispatch(step, time.perf_counter() - t0)
+                event = hooks.event_at(step)
+                logged = step % cfg.log_every == 0 or step == end
+                if logged or event:
+                    window.fetch()  # raises NonFiniteError before anything is saved
+                hooks.on_progress(step, window.latest)
+                if logged:
+                    hooks.on_log(step, window.summary())
+                if event:
+                    hooks.on_event(step, event)
+                stopped = hooks.should_stop(step)  # after the event: a signal may arrive in it
+                if stopped:
+                    window.fetch()
+                    summary = window.summary()
+                    if summary:
+                        hooks.on_log(step, summary)
+                    break
+            window.fetch()
+        finally:
+            prefetch.close()
+        jax.block_until_ready(self.state)
+        seconds = time.perf_counter() - t0
+        steps = self.current_step - start
+        return {"steps": steps, "seconds": seconds,
+                "steps_per_second": steps / seconds if seconds > 0 else float("nan"),
+                "stopped": stopped}
 
     # -- data and evaluation ---------------------------------------------------------------
     @property
@@ -164,17 +310,38 @@ class Trainer:
     def eval_key(self) -> jax.Array:
         return jax.random.fold_in(self.base_key, _EVAL_KEY_SALT)
 
+    def eval_state(self) -> TrainState:
+        """The state evaluation, sampling and pictures use: with the EMA parameters when on."""
+        if not self.ema:
+            return self.state
+        models = {n: m.replace(params=self.ema[n]) if n in self.ema else m
+                  for n, m in self.state.models.items()}
+        return self.state.replace(models=models)
+
+    def evaluated_parameters(self) -> str:
+        """Which parameters :meth:`evaluate` uses, for ``results.json``."""
+        decay = self.config.train.ema_decay
+        return f"ema (decay {decay})" if self.ema else "raw (no parameter average)"
+
     def evaluate(self) -> dict[str, float]:
-        return self.method.evaluate(self.state, self.eval_data, self.eval_key())
+        with matmul_precision("float32"):  # reported numbers: true float32 on every backend
+            return self.method.evaluate(self.eval_state(), self.eval_data, self.eval_key())
+
+    def sample(self, key: jax.Array, num: int) -> np.ndarray:
+        """``num`` samples from the evaluated parameters (see :meth:`eval_state`)."""
+        with matmul_precision("float32"):
+            return self.method.sample(self.eval_state(), key, num)
 
     def write_pictures(self, outdir: Path) -> list[Path]:
-        return self.method.write_pictures(
-            self.state, outdir, dataset=self.eval_data, key=self.eval_key(), step=int(self.state.step)
-        )
+        with matmul_precision("float32"):
+            return self.method.write_pictures(
+                self.eval_state(), outdir, dataset=self.eval_data, key=self.eval_key(),
+                step=self.current_step,
+            )
 
     # -- checkpoints -----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
-        step = int(self.state.step)
+        step = self.current_step
         return {
             "config": to_dict(self.config),
             "data": {
@@ -187,16 +354,27 @@ class Trainer:
         }
 
     def save(self, *, wait: bool = False) -> None:
-        self.checkpoints.save(int(self.state.step), self.state, self.meta(), wait=wait)
+        extras = {"ema": self.ema} if self.ema else None
+        self.checkpoints.save(self.current_step, self.state, self.meta(), wait=wait,
+                              extras=extras)
 
     def restore(self) -> bool:
         """Restores the newest intact checkpoint; returns whether one was found."""
         if self.checkpoints is None:
             return False
-        restored = self.checkpoints.restore_latest(self.state)
+        extras = {"ema": self.ema} if self.ema else {}
+        restored = self.checkpoints.restore_latest(self.state, extras=extras)
         if restored is None:
             return False
-        self.state, meta = restored
+        self.state, meta, restored_extras = restored
+        self.current_step = int(self.state.step)
+        if self.ema:
+            if "ema" in restored_extras:
+                self.ema = restored_extras["ema"]
+            else:
+                self.ema = self._fresh_ema()
+                log(f"genjax: the checkpoint of step {self.current_step} has no parameter "
+                    "average; train.ema_decay starts one from its parameters.")
         saved = meta.get("config", {})
         current = json.loads(to_json(self.config))
         for section in ("method", "model", "data"):
@@ -206,6 +384,27 @@ class Trainer:
                     f"with the checkpoint in {self.workdir}; resuming with the current config."
                 )
         return True
+
+
+@dataclasses.dataclass
+class LoopHooks:
+    """What :meth:`Trainer.train` does besides training; the default does nothing.
+
+    After every dispatch ending at ``step``: ``on_progress(step, latest)`` (the newest fetched
+    values, possibly from an earlier window); at log boundaries ``on_log(step, summary)`` (window
+    means and ``<name>_last`` values); ``event_at(step)`` names the event due (``"eval"``,
+    ``"checkpoint"``, both as ``"eval+checkpoint"``, or ``None``) and the loop fetches and checks
+    the metrics before calling ``on_event``; then ``should_stop(step)`` (``"signal"``,
+    ``"budget"`` or ``None``) ends the loop after that step. ``on_first_dispatch(step,
+    seconds)`` reports the first dispatch (compilation included) once it has finished.
+    """
+
+    on_log: Callable[[int, dict[str, float]], None] = lambda step, summary: None
+    on_progress: Callable[[int, dict[str, float]], None] = lambda step, latest: None
+    on_first_dispatch: Callable[[int, float], None] = lambda step, seconds: None
+    event_at: Callable[[int], str | None] = lambda step: None
+    on_event: Callable[[int, str], None] = lambda step, event: None
+    should_stop: Callable[[int], str | None] = lambda step: None
 
 
 class _StopFlag:
@@ -235,66 +434,102 @@ class _StopFlag:
 def train_and_evaluate(config: Config, workdir: str | Path) -> dict[str, Any]:
     """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints) and evaluates.
 
-    Returns a summary: ``{"status": "finished" | "interrupted", "step": ..., "eval": {...}}``.
-    The final evaluation is also written to ``<workdir>/results.json``.
+    Returns a summary: ``{"status": "finished" | "budget" | "interrupted", "step": ...,
+    "eval": {...}, ...}``. ``"budget"``: ``train.max_seconds`` ran out; the run saved a
+    checkpoint and was evaluated (resume it with the same command). The final evaluation is
+    also written to ``<workdir>/results.json``.
     """
+    t0 = time.perf_counter()
+    check_train_config(config.train)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     method_cls = get_method(config.method)
     if issubclass(method_cls, FitMethod):  # EM / closed-form methods fit themselves
         return method_cls(config).fit(workdir)
     cfg = config.train
-    t0 = time.perf_counter()
     trainer = Trainer(config, workdir)
     log(
         f"genjax: {config.method} on {config.data.name} ({len(trainer.train_data)} train examples, "
         f"{trainer.iterator.steps_per_epoch} steps/epoch), {trainer.mesh.devices.size} "
-        f"{jax.devices()[0].platform} device(s), workdir {workdir}"
+        f"{jax.devices()[0].platform} device(s), compute dtype {cfg.compute_dtype}, "
+        f"{cfg.steps_per_dispatch} step(s) per dispatch, workdir {workdir}"
     )
     if trainer.restore():
-        log(f"genjax: resumed from step {int(trainer.state.step)}")
+        log(f"genjax: resumed from step {trainer.current_step}")
     (workdir / "config.json").write_text(to_json(config))
     writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
     pictures = workdir / "pictures"
-    start = int(trainer.state.step)
+    start = trainer.current_step
     progress = Progress(start, cfg.num_steps, enabled=cfg.progress and jax.process_index() == 0)
+    saved_at: list[int] = []
+
+    def first_dispatch(step: int, seconds: float) -> None:
+        log(f"genjax: first dispatch ({step - start} step(s), compile {trainer.compile_seconds:.1f}"
+            f" s) took {seconds:.1f} s")
+        progress.restart(step)  # the rate and ETA leave out the compilation
+
+    def event_at(step: int) -> str | None:
+        due = ["eval"] if step % cfg.eval_every == 0 and step < cfg.num_steps else []
+        if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+            due.append("checkpoint")
+        return "+".join(due) or None
+
+    def on_event(step: int, event: str) -> None:
+        if "eval" in event:
+            writer.write(step, trainer.evaluate(), split="eval")
+            trainer.write_pictures(pictures)
+        if "checkpoint" in event:
+            trainer.save()
+            saved_at.append(step)
+
+    def should_stop(step: int) -> str | None:
+        if stop.signal is not None:
+            return "signal"
+        if cfg.max_seconds and time.perf_counter() - t0 >= cfg.max_seconds:
+            return "budget"
+        return None
+
+    hooks = LoopHooks(
+        on_log=lambda step, summary: writer.write(step, summary, split="train"),
+        on_progress=lambda step, latest: progress.update(
+            step, {k: v for k, v in latest.items() if k.endswith("loss")}),
+        on_first_dispatch=first_dispatch,
+        event_at=event_at,
+        on_event=on_event,
+        should_stop=should_stop,
+    )
     status = "finished"
     try:
         with _StopFlag() as stop:
-            while int(trainer.state.step) < cfg.num_steps:
-                t_step = time.perf_counter()
-                metrics = trainer.step()
-                step = int(trainer.state.step)
-                if step == start + 1:
-                    log(f"genjax: first step (compile + run) took {time.perf_counter() - t_step:.1f} s")
-                progress.update(step, {k: v for k, v in metrics.items() if k.endswith("loss")})
-                if step % cfg.log_every == 0 or step == cfg.num_steps:
-                    writer.write(step, metrics, split="train")
-                if step % cfg.eval_every == 0 and step < cfg.num_steps:
-                    writer.write(step, trainer.evaluate(), split="eval")
-                    trainer.write_pictures(pictures)
-                saved = step % cfg.checkpoint_every == 0 or step == cfg.num_steps
-                if saved:
-                    trainer.save()
-                if stop.signal is not None:  # e.g. arrived during this step's evaluation
-                    if saved:  # this step is already being saved: wait for it, save no twin
-                        trainer.checkpoints.wait()
-                    else:
-                        trainer.save(wait=True)
-                    status = "interrupted"
-                    break
+            report = trainer.train(max(cfg.num_steps - start, 0), hooks=hooks)
+            if report["stopped"]:
+                if saved_at and saved_at[-1] == trainer.current_step:
+                    trainer.checkpoints.wait()  # this step is being saved: no second save
+                else:
+                    trainer.save(wait=True)
+                status = "interrupted" if report["stopped"] == "signal" else "budget"
+                if status == "budget":
+                    log(f"genjax: train.max_seconds={cfg.max_seconds} reached at step "
+                        f"{trainer.current_step} of {cfg.num_steps}; checkpoint saved, evaluating.")
     finally:
         progress.close()
         trainer.checkpoints.close()
-    summary: dict[str, Any] = {"status": status, "step": int(trainer.state.step)}
-    if status == "finished":
+    summary: dict[str, Any] = {"status": status, "step": trainer.current_step}
+    if status != "interrupted":
         results = trainer.evaluate()
-        writer.write(int(trainer.state.step), results, split="eval")
+        writer.write(trainer.current_step, results, split="eval")
         written = trainer.write_pictures(pictures)
         summary["eval"] = results
+        summary["parameters"] = trainer.evaluated_parameters()
         summary["pictures"] = [str(p) for p in written]
+        summary["train_steps_per_second"] = report["steps_per_second"]
+        summary["compile_seconds"] = trainer.compile_seconds
+        if status == "budget":
+            summary["budget"] = (f"cut by train.max_seconds={cfg.max_seconds} at step "
+                                 f"{trainer.current_step} of {cfg.num_steps}")
         summary["seconds"] = time.perf_counter() - t0
-        (workdir / "results.json").write_text(json.dumps(summary, indent=2))
+        if jax.process_index() == 0:
+            (workdir / "results.json").write_text(json.dumps(summary, indent=2))
     writer.close()
     return summary
 
@@ -314,6 +549,7 @@ def load_trainer(workdir: str | Path, overrides: list[str] | None = None) -> Tra
 
 
 __all__ = [
+    "LoopHooks",
     "NonFiniteError",
     "Trainer",
     "train_and_evaluate",

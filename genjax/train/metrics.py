@@ -89,6 +89,16 @@ class Progress:
 
             self._bar = tqdm(total=total, initial=start, desc=desc, unit=unit, dynamic_ncols=True)
 
+    def restart(self, step: int) -> None:
+        """Measures the rate and ETA from ``step`` now (e.g. after the compilation)."""
+        self._t0 = time.perf_counter()
+        self._start = step
+        if self._bar is not None:  # tqdm's rate counts from `initial` at its reset time
+            self._bar.reset(total=self.total)
+            self._bar.initial = self._bar.n = step
+            self._bar.refresh()
+        self.step = step
+
     def update(self, step: int, postfix: dict[str, float]) -> None:
         if not self.enabled:
             return

@@ -53,9 +53,18 @@ def check_batch_size(global_batch_size: int, mesh: Mesh) -> None:
         )
 
 
-def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-    """Places this process's slice of a batch onto the mesh as one global array per key."""
-    sharding = batch_sharded(mesh)
+def stacked_batch_sharded(mesh: Mesh) -> NamedSharding:
+    """Batches stacked for several steps ``(k, B, ...)``: sharded on the batch axis (1)."""
+    return NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))
+
+
+def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh, *, stacked: bool = False
+                ) -> dict[str, jax.Array]:
+    """Places this process's slice of a batch onto the mesh as one global array per key.
+
+    ``stacked``: the arrays are ``(k, b, ...)``, the batches of k steps, sharded on axis 1.
+    """
+    sharding = stacked_batch_sharded(mesh) if stacked else batch_sharded(mesh)
     if jax.process_count() == 1:
         return {k: jax.device_put(v, sharding) for k, v in batch.items()}
     return {
