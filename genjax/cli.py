@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a config field, e.g. --set train.num_steps=100 (repeatable)")
     t.add_argument("--distributed", action="store_true",
                    help="call jax.distributed.initialize() first (multi-host runs)")
+    t.add_argument("--allow-config-change", action="store_true",
+                   help="resume with changed optimizer, seed, batch size, compute dtype or EMA "
+                        "settings (recorded in WORKDIR/config_history.jsonl)")
 
     e = sub.add_parser("evaluate", help="evaluate the newest checkpoint of a workdir")
     e.add_argument("--workdir", required=True)
@@ -47,9 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except Exception as e:
+        if not isinstance(e, _user_errors()):
+            raise
         print(f"genjax {args.command}: error: {e}", file=sys.stderr)
         return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that say what the user should do: printed as one line (imported only when
+    needed, so that `genjax list` does not import JAX)."""
+    from genjax.train.checkpoint import CheckpointError
+    from genjax.train.workdir import WorkdirBusyError
+
+    return (ValueError, TypeError, FileNotFoundError, CheckpointError, WorkdirBusyError)
 
 
 def _run(args) -> int:
@@ -74,7 +88,8 @@ def _run(args) -> int:
             jax.distributed.initialize()
         config = load_config(args.config, args.overrides)
         try:
-            summary = train_and_evaluate(config, args.workdir)
+            summary = train_and_evaluate(config, args.workdir,
+                                         allow_config_change=args.allow_config_change)
         except NonFiniteError as e:
             print(f"genjax train: {e}", file=sys.stderr)
             return 1

@@ -20,6 +20,8 @@ TFDS slicing syntax (``"train[:90%]"``, ``"train[:1000]+test"``).
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import functools
 import os
@@ -248,7 +250,9 @@ def _own_builder(cls, data_dir, manual_dir, download, *, fresh: bool):
         builder = cls(**kwargs)
     if not builder.is_prepared():
         _log(f"preparing {cls.name} in {version_dir}")
-        builder.download_and_prepare()
+        # TFDS prints its progress to standard output; keep it for results (JSON summaries).
+        with contextlib.redirect_stdout(sys.stderr):
+            builder.download_and_prepare()
         builder = cls(**kwargs)
     return builder
 

@@ -9,6 +9,9 @@ code (image encoding, and often the source parsing), so it needs TensorFlow
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import importlib.util
 from pathlib import Path
 
@@ -127,5 +130,6 @@ def builtin_builder(
             )
     config = tfds.download.DownloadConfig(manual_dir=manual_dir)
     builder = tfds.builder(spec, data_dir=data_dir, file_format="array_record")
-    builder.download_and_prepare(download_config=config)
+    with contextlib.redirect_stdout(sys.stderr):  # TFDS prints progress to standard output
+        builder.download_and_prepare(download_config=config)
     return builder

@@ -48,6 +48,25 @@ class CheckpointError(RuntimeError):
     """No checkpoint in the directory could be restored and verified."""
 
 
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint is intact but holds arrays of other names or shapes than the model now built
+    (a changed config or code): it is left in place, since nothing is damaged."""
+
+
+def _key_name(key: Any) -> str:
+    for attr in ("name", "key", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def _leaf_specs(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``{"models.vae.params...": (shape, dtype)}`` for a pytree or orbax metadata tree."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {".".join(_key_name(k) for k in path): (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+            for path, leaf in leaves}
+
+
 class CheckpointStore:
     """Periodic, asynchronous, verified checkpoints in ``<workdir>/checkpoints``.
 
@@ -55,18 +74,23 @@ class CheckpointStore:
       workdir: the run's folder.
       max_to_keep: how many recent steps orbax keeps.
       log: where to report problems (default: standard error).
+      read_only: only read (``genjax evaluate`` / ``sample``, possibly beside a live run):
+        nothing is created, saved or moved; damaged steps are skipped and left in place.
     """
 
-    def __init__(self, workdir: str | Path, *, max_to_keep: int = 3, log=None):
+    def __init__(self, workdir: str | Path, *, max_to_keep: int = 3, log=None,
+                 read_only: bool = False):
         self.workdir = Path(workdir).absolute()
         self.directory = self.workdir / "checkpoints"
         self.max_to_keep = max_to_keep
+        self.read_only = read_only
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self._manager = self._make_manager()
 
     def _make_manager(self) -> ocp.CheckpointManager:
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=self.max_to_keep, create=True, enable_async_checkpointing=True
+            max_to_keep=self.max_to_keep, create=not self.read_only,
+            enable_async_checkpointing=True, read_only=self.read_only,
         )
         return ocp.CheckpointManager(
             self.directory, options=options, item_names=("state", "meta", *EXTRA_ITEMS)
@@ -124,6 +148,14 @@ class CheckpointStore:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         problems = []
         for step in steps:
+            mismatch = self._mismatch(step, abstract)
+            if mismatch:
+                raise CheckpointMismatchError(
+                    f"checkpoint step {step} in {self.directory} holds other arrays than this "
+                    f"config builds ({mismatch}): it was made with another model config or "
+                    "genjax version. Nothing was moved; train in another --workdir or resume "
+                    "with the config saved in config.json."
+                )
             problem, restored_extras = None, {}
             try:
                 meta = self._manager.restore(
@@ -160,9 +192,11 @@ class CheckpointStore:
                 if extras is None:
                     return state, meta
                 return state, meta, restored_extras
-            moved = self._quarantine(step)
             msg = f"genjax: checkpoint step {step} in {self.directory} is unusable: {problem}. "
-            msg += f"It was moved to {moved}; trying the previous step."
+            if self.read_only:  # a reader (evaluate, sample) never moves a run's files
+                msg += "Skipped (left in place); trying the previous step."
+            else:
+                msg += f"It was moved to {self._quarantine(step)}; trying the previous step."
             self._log(msg)
             problems.append(msg)
         raise CheckpointError(
@@ -170,6 +204,30 @@ class CheckpointStore:
             f"{self.directory}:\n  " + "\n  ".join(problems) + "\nStart a new run with another "
             "--workdir, or restore a backup of the checkpoints folder."
         )
+
+    def _mismatch(self, step: int, abstract: Any) -> str | None:
+        """Differences between a step's saved array names/shapes and ``abstract``, if any.
+
+        Reads only orbax's metadata; a step whose metadata cannot be read is left to the
+        restore (which reports real damage).
+        """
+        try:
+            metadata = ocp.StandardCheckpointHandler().metadata(self.directory / str(step) / "state")
+            saved = _leaf_specs(getattr(metadata, "tree", metadata))
+        except Exception:  # damaged or partial folder: not a mismatch
+            return None
+        wanted = _leaf_specs(abstract)
+        if saved == wanted:
+            return None
+        diffs = [f"{k}: saved {saved[k][0]}, now {wanted[k][0]}" for k in sorted(wanted)
+                 if k in saved and saved[k][0] != wanted[k][0]]
+        diffs += [f"{k} missing from the checkpoint" for k in sorted(set(wanted) - set(saved))]
+        diffs += [f"{k} not in this model" for k in sorted(set(saved) - set(wanted))]
+        if not diffs:  # dtypes only
+            diffs = [f"{k}: saved {saved[k][1]}, now {wanted[k][1]}" for k in sorted(wanted)
+                     if saved[k] != wanted[k]]
+        more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
+        return "; ".join(diffs[:3]) + more
 
     def _quarantine(self, step: int) -> Path:
         """Moves a damaged step folder out of orbax's sight; returns the new path."""

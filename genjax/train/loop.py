@@ -38,7 +38,7 @@ import optax
 
 from genjax.data import ArrayDataset, BatchIterator, load_dataset
 from genjax.train import parallel
-from genjax.train.checkpoint import CheckpointStore
+from genjax.train.checkpoint import CheckpointStore, read_meta
 from genjax.train.config import (
     Config,
     apply_overrides,
@@ -58,6 +58,7 @@ from genjax.train.pipeline import (
 )
 from genjax.train.precision import matmul_precision
 from genjax.train.state import TrainState
+from genjax.train.workdir import ConfigChangeError, WorkdirLock, check_resume, compare_configs
 
 _EVAL_KEY_SALT = 0x6E76  # fixed per run: the same eval binarization/noise at every evaluation
 
@@ -95,6 +96,7 @@ class Trainer:
         (no checkpoints; used by tests and benchmarks).
       devices: devices of the data mesh (default: all).
       train_data / eval_data: datasets to use instead of loading ``config.data``.
+      read_only: only read checkpoints (evaluate/sample, possibly beside a live run).
 
     Attributes:
       state: the :class:`TrainState` (on the devices, replicated).
@@ -111,6 +113,7 @@ class Trainer:
         devices: list | None = None,
         train_data: ArrayDataset | None = None,
         eval_data: ArrayDataset | None = None,
+        read_only: bool = False,
     ):
         check_train_config(config.train)  # before any data is read or anything compiled
         self.config = config
@@ -161,7 +164,8 @@ class Trainer:
         )
         self.checkpoints = None
         if self.workdir is not None:
-            self.checkpoints = CheckpointStore(self.workdir, max_to_keep=config.train.max_to_keep)
+            self.checkpoints = CheckpointStore(self.workdir, max_to_keep=config.train.max_to_keep,
+                                               read_only=read_only)
 
     # -- the compiled program ---------------------------------------------------------------
     def _fresh_ema(self) -> dict[str, Any]:
@@ -375,14 +379,6 @@ class Trainer:
                 self.ema = self._fresh_ema()
                 log(f"genjax: the checkpoint of step {self.current_step} has no parameter "
                     "average; train.ema_decay starts one from its parameters.")
-        saved = meta.get("config", {})
-        current = json.loads(to_json(self.config))
-        for section in ("method", "model", "data"):
-            if saved.get(section) != current.get(section):
-                log(
-                    f"genjax: warning: config section {section!r} differs from the one saved "
-                    f"with the checkpoint in {self.workdir}; resuming with the current config."
-                )
         return True
 
 
@@ -431,8 +427,14 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def train_and_evaluate(config: Config, workdir: str | Path) -> dict[str, Any]:
+def train_and_evaluate(config: Config, workdir: str | Path, *,
+                       allow_config_change: bool = False) -> dict[str, Any]:
     """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints) and evaluates.
+
+    A workdir is one run: the process holds a lock on it while it trains (a second train is
+    refused), and a resume must keep the method, model and data of the saved ``config.json``;
+    optimizer, seed, batch size, compute dtype and parameter-average changes need
+    ``allow_config_change`` (see :mod:`genjax.train.workdir`).
 
     Returns a summary: ``{"status": "finished" | "budget" | "interrupted", "step": ...,
     "eval": {...}, ...}``. ``"budget"``: ``train.max_seconds`` ran out; the run saved a
@@ -442,10 +444,36 @@ def train_and_evaluate(config: Config, workdir: str | Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     check_train_config(config.train)
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    method_cls = get_method(config.method)
-    if issubclass(method_cls, FitMethod):  # EM / closed-form methods fit themselves
-        return method_cls(config).fit(workdir)
+    lock = WorkdirLock(workdir).acquire() if jax.process_index() == 0 else None
+    try:
+        _check_resume(config, workdir, allow_config_change)
+        method_cls = get_method(config.method)
+        if issubclass(method_cls, FitMethod):  # EM / closed-form methods fit themselves
+            return method_cls(config).fit(workdir)
+        return _train(config, workdir, t0)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _saved_config(workdir: Path) -> dict[str, Any] | None:
+    path = workdir / "config.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _check_resume(config: Config, workdir: Path, allow_changes: bool) -> None:
+    """Compares the requested config with the run's before any checkpoint is touched."""
+    saved = _saved_config(workdir)
+    has_checkpoints = any(p.name.isdigit() for p in (workdir / "checkpoints").glob("*"))
+    if saved is None or not has_checkpoints:
+        return
+    meta = read_meta(workdir) or {}
+    check_resume(workdir, saved, json.loads(to_json(config)), allow_changes=allow_changes,
+                 step=meta.get("step"),
+                 eval_only_model_fields=getattr(type(config.model), "EVAL_ONLY_FIELDS", ()))
+
+
+def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
     cfg = config.train
     trainer = Trainer(config, workdir)
     log(
@@ -542,7 +570,15 @@ def load_trainer(workdir: str | Path, overrides: list[str] | None = None) -> Tra
     saved = json.loads(path.read_text())
     config = config_from_dict(saved, get_method(saved["method"]).model_config)
     config = apply_overrides(config, overrides or [])
-    trainer = Trainer(config, workdir)
+    diff = compare_configs(saved, json.loads(to_json(config)),
+                           getattr(type(config.model), "EVAL_ONLY_FIELDS", ()))
+    if diff["refused"]:
+        keys = ", ".join(diff["refused"])
+        raise ConfigChangeError(
+            f"--set {keys}: the checkpoints of {workdir} hold another model or data; only "
+            "evaluation settings (eval.*, the method's evaluation fields) can change here"
+        )
+    trainer = Trainer(config, workdir, read_only=True)
     if not trainer.restore():
         raise FileNotFoundError(f"no checkpoint in {Path(workdir) / 'checkpoints'}; train first")
     return trainer
