@@ -11,7 +11,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from genjax.train.config import Config, apply_overrides
+from genjax.train.config import Config, apply_overrides, check_sections
 
 
 def experiment_dirs() -> list[Path]:
@@ -66,4 +66,6 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
     config = module.get_config()
     if not isinstance(config, Config):
         raise TypeError(f"{path}: get_config() must return genjax.train.Config, got {type(config)}")
-    return apply_overrides(config, list(overrides))
+    config = apply_overrides(config, list(overrides))
+    check_sections(config)  # one line naming a bad key, before any data is read
+    return config

@@ -107,33 +107,89 @@ class TrainConfig:
     max_seconds: float = 0.0
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class ConfigValueError(ValueError):
+    """A config field holds a value out of its type, range or relation to other fields."""
+
+
+def need(ok: bool, key: str, value: Any, accepted: str) -> None:
+    """Raises :class:`ConfigValueError` ``"<key>=<value>; expected <accepted>"`` unless ``ok``."""
+    if not ok:
+        raise ConfigValueError(f"{key}={value!r}; expected {accepted}")
+
+
+def need_int(key: str, value: Any, minimum: int) -> None:
+    need(_is_int(value) and value >= minimum, key, value, f"an integer >= {minimum}")
+
+
+def need_number(key: str, value: Any, low: float, high: float = math.inf, *,
+                open_low: bool = False, open_high: bool = False, note: str = "") -> None:
+    ok = _is_number(value) and (value > low if open_low else value >= low) and (
+        value < high if open_high else value <= high)
+    if math.isinf(high):
+        bounds = f"{'>' if open_low else '>='} {low:g}"
+    else:
+        bounds = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+    need(ok, key, value, f"a finite number {bounds}{note}")
+
+
+def need_choice(key: str, value: Any, choices: tuple) -> None:
+    need(value in choices, key, value, f"one of {choices}")
+
+
 def check_train_config(cfg: TrainConfig) -> None:
-    """Raises ValueError (one line naming the key, the value and what is accepted) for a bad
-    ``train`` section; called before any data is read or anything compiled."""
-    from genjax.train.precision import check_compute_dtype
+    """Raises ConfigValueError (one line naming the key, the value and what is accepted) for a
+    bad ``train`` section; called before any data is read or anything compiled."""
+    from genjax.train.precision import COMPUTE_DTYPES
 
-    def need(ok: bool, key: str, value: Any, accepted: str) -> None:
-        if not ok:
-            raise ValueError(f"train.{key}={value!r}; expected {accepted}")
-
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    def is_number(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-    need(is_int(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
+    need_int("train.seed", cfg.seed, 0)
     for key in ("batch_size", "log_every", "eval_every", "checkpoint_every", "max_to_keep",
                 "steps_per_dispatch"):
-        value = getattr(cfg, key)
-        need(is_int(value) and value >= 1, key, value, "an integer >= 1")
-    need(is_int(cfg.num_steps) and cfg.num_steps >= 0, "num_steps", cfg.num_steps,
-         "an integer >= 0")
-    check_compute_dtype(cfg.compute_dtype)
-    need(is_number(cfg.ema_decay) and 0.0 <= cfg.ema_decay < 1.0, "ema_decay", cfg.ema_decay,
-         "a number in [0, 1) (0 turns the parameter average off)")
-    need(is_number(cfg.max_seconds) and cfg.max_seconds >= 0, "max_seconds", cfg.max_seconds,
-         "a number of seconds >= 0 (0: no time limit)")
+        need_int(f"train.{key}", getattr(cfg, key), 1)
+    need_int("train.num_steps", cfg.num_steps, 0)
+    need_choice("train.compute_dtype", cfg.compute_dtype, COMPUTE_DTYPES)
+    need_number("train.ema_decay", cfg.ema_decay, 0.0, 1.0, open_high=True,
+                note=" (0 turns the parameter average off)")
+    need_number("train.max_seconds", cfg.max_seconds, 0.0, note=" (seconds; 0: no time limit)")
+
+
+def check_sections(config: Config) -> None:
+    """Checks the data, optim, train and eval sections (the model section is its method's)."""
+    from genjax.data.preprocess import PREPROCESS_MODES
+    from genjax.train.optim import OPTIMIZERS, SCHEDULES
+
+    d, o, e = config.data, config.optim, config.eval
+    need(isinstance(d.name, str) and bool(d.name), "data.name", d.name, "a dataset name")
+    need_choice("data.preprocess", d.preprocess, PREPROCESS_MODES)
+    need_choice("data.eval_preprocess", d.eval_preprocess, ("", *PREPROCESS_MODES))
+    need_int("data.max_train_examples", d.max_train_examples, 0)
+    need_int("data.max_eval_examples", d.max_eval_examples, 0)
+    need_choice("optim.name", o.name, OPTIMIZERS)
+    need_number("optim.learning_rate", o.learning_rate, 0.0, open_low=True)
+    need_number("optim.b1", o.b1, 0.0, 1.0, open_high=True)
+    need_number("optim.b2", o.b2, 0.0, 1.0, open_high=True)
+    need_number("optim.eps", o.eps, 0.0, open_low=True)
+    need_number("optim.weight_decay", o.weight_decay, 0.0)
+    need_number("optim.momentum", o.momentum, 0.0, 1.0, open_high=True)
+    need_choice("optim.schedule", o.schedule, SCHEDULES)
+    need_number("optim.decay_rate", o.decay_rate, 0.0, open_low=True)
+    need_int("optim.decay_steps", o.decay_steps, 0)
+    if o.schedule in ("exponential", "iwae", "linear"):
+        need(o.decay_steps >= 1, "optim.decay_steps", o.decay_steps,
+             f"an integer >= 1 with optim.schedule={o.schedule!r}")
+    need_int("optim.warmup_steps", o.warmup_steps, 0)
+    need_number("optim.grad_clip_norm", o.grad_clip_norm, 0.0, note=" (0: no clipping)")
+    check_train_config(config.train)
+    for key in ("batch_size", "num_samples", "iwae_samples", "iwae_batch_size"):
+        need_int(f"eval.{key}", getattr(e, key), 1)
+    need_int("eval.max_examples", e.max_examples, 0)
 
 
 @dataclasses.dataclass(frozen=True)

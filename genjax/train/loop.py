@@ -42,7 +42,7 @@ from genjax.train.checkpoint import CheckpointStore, read_meta
 from genjax.train.config import (
     Config,
     apply_overrides,
-    check_train_config,
+    check_sections,
     config_from_dict,
     to_dict,
     to_json,
@@ -115,7 +115,7 @@ class Trainer:
         eval_data: ArrayDataset | None = None,
         read_only: bool = False,
     ):
-        check_train_config(config.train)  # before any data is read or anything compiled
+        check_sections(config)  # before any data is read or anything compiled
         self.config = config
         self.workdir = None if workdir is None else Path(workdir)
         self.mesh = parallel.data_mesh(devices)
@@ -442,7 +442,7 @@ def train_and_evaluate(config: Config, workdir: str | Path, *,
     also written to ``<workdir>/results.json``.
     """
     t0 = time.perf_counter()
-    check_train_config(config.train)
+    check_sections(config)
     workdir = Path(workdir)
     lock = WorkdirLock(workdir).acquire() if jax.process_index() == 0 else None
     try:

@@ -6,8 +6,8 @@ import optax
 
 from genjax.train.config import OptimConfig
 
-_OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-_SCHEDULES = ("constant", "cosine", "exponential", "iwae", "linear")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine", "exponential", "iwae", "linear")
 
 
 def learning_rate_schedule(cfg: OptimConfig, num_steps: int) -> optax.Schedule:
@@ -18,8 +18,8 @@ def learning_rate_schedule(cfg: OptimConfig, num_steps: int) -> optax.Schedule:
     stages, ``decay_steps`` = steps per epoch); ``linear`` (constant, then linearly to 0 over the
     last ``decay_steps`` steps of the run: CycleGAN's schedule).
     """
-    if cfg.schedule not in _SCHEDULES:
-        raise ValueError(f"optim.schedule={cfg.schedule!r}; expected one of {_SCHEDULES}")
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"optim.schedule={cfg.schedule!r}; expected one of {SCHEDULES}")
     lr = cfg.learning_rate
     if cfg.schedule == "constant":
         main = optax.constant_schedule(lr)
@@ -57,8 +57,8 @@ def iwae_schedule(learning_rate: float, steps_per_epoch: int) -> optax.Schedule:
 
 def make_optimizer(cfg: OptimConfig, num_steps: int) -> optax.GradientTransformation:
     """``optax`` chain: optional global-norm clipping, then the named optimizer."""
-    if cfg.name not in _OPTIMIZERS:
-        raise ValueError(f"optim.name={cfg.name!r}; expected one of {_OPTIMIZERS}")
+    if cfg.name not in OPTIMIZERS:
+        raise ValueError(f"optim.name={cfg.name!r}; expected one of {OPTIMIZERS}")
     lr = learning_rate_schedule(cfg, num_steps)
     if cfg.name == "adam":
         opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
