@@ -354,3 +354,14 @@ def test_experiment_configs_load(name, dataset):
     assert config.method == "classifier" and config.data.name == dataset
     assert config.data.preprocess == "unit"
     assert isinstance(FeatureClassifier, type)
+
+
+def test_softmax_cross_entropy_of_bfloat16_logits_is_float32():
+    # bfloat16 logits (a classifier run under train.compute_dtype=bfloat16) are cast up first:
+    # float32 results equal, bit for bit, those of the float32 logits of the same values.
+    logits = (jax.random.normal(jax.random.key(3), (6, 4)) * 3.0).astype(jnp.bfloat16)
+    labels = jnp.array([0, 3, 2, 1, 1, 0])
+    got = softmax_cross_entropy(logits, labels)
+    assert got.dtype == jnp.float32
+    np.testing.assert_array_equal(got, softmax_cross_entropy(logits.astype(jnp.float32), labels))
+    assert accuracy(logits, labels) == accuracy(logits.astype(jnp.float32), labels)

@@ -227,6 +227,53 @@ def test_gradient_penalty_second_order_gradient_wrt_critic_params(x64):
     check_grads(pen, (params,), order=2, modes=("rev",), atol=1e-5, rtol=1e-5)
 
 
+
+def test_gradient_penalty_promotes_mixed_dtypes_to_float32():
+    # A bfloat16 fake (a generator run under train.compute_dtype=bfloat16) with a float32 real:
+    # both are promoted to float32, so x_hat, its gradient and the norms are float32, and the
+    # result equals bit for bit the penalty on the upcast fake.
+    rng = np.random.default_rng(12)
+    real = f32(rng.normal(size=(5, 3, 2)))
+    fake = jnp.asarray(rng.normal(size=(5, 3, 2)), jnp.bfloat16)
+    w = f32(rng.normal(size=(3, 2)))
+    seen = []
+
+    def critic(x):  # records the dtype it is given; computes in bfloat16 inside
+        seen.append(x.dtype)
+        return jnp.sum(x.astype(jnp.bfloat16) * w.astype(jnp.bfloat16), axis=(1, 2))
+
+    key = jax.random.key(1)
+    got = gradient_penalty(critic, real, fake, key)
+    assert got.dtype == jnp.float32 and set(seen) == {jnp.dtype(jnp.float32)}
+    np.testing.assert_array_equal(got, gradient_penalty(critic, real, f32(fake), key))
+    # The critic is linear, so its gradient (w rounded to bfloat16, cast up at the critic's
+    # input) does not depend on x_hat: every dtype combination gives the same float32 number,
+    # the penalty of the rounded w computed in float32.
+    for a, b in ((real.astype(jnp.bfloat16), real), (fake, fake)):
+        again = gradient_penalty(critic, a, b, key)
+        assert again.dtype == jnp.float32
+        np.testing.assert_array_equal(again, got)
+    w16 = np.asarray(w.astype(jnp.bfloat16), np.float64)
+    np.testing.assert_allclose(got, (np.linalg.norm(w16) - 1) ** 2, rtol=1e-5)
+
+
+def test_bfloat16_scores_give_float32_losses_equal_to_the_float32_computation():
+    rng = np.random.default_rng(13)
+    real = jnp.asarray(rng.normal(scale=2.0, size=(6,)), jnp.bfloat16)
+    fake = jnp.asarray(rng.normal(scale=2.0, size=(6,)), jnp.bfloat16)
+    pairs = [minimax_discriminator_loss, wasserstein_critic_loss, least_squares_discriminator_loss]
+    singles = [minimax_generator_loss, nonsaturating_generator_loss, wasserstein_generator_loss,
+               least_squares_generator_loss]
+    for fn in pairs:
+        got = fn(real, fake)
+        assert got.dtype == jnp.float32, fn.__name__
+        np.testing.assert_array_equal(got, fn(f32(real), f32(fake)), err_msg=fn.__name__)
+        np.testing.assert_array_equal(fn(f32(real), fake), got, err_msg=fn.__name__)
+    for fn in singles:
+        got = fn(fake)
+        assert got.dtype == jnp.float32, fn.__name__
+        np.testing.assert_array_equal(got, fn(f32(fake)), err_msg=fn.__name__)
+
 # -- weight clipping -----------------------------------------------------------------------------
 
 

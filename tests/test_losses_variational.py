@@ -345,3 +345,37 @@ def test_bad_input_raises_value_error_naming_the_argument(call, message):
 def test_num_samples_must_be_an_int():
     with pytest.raises(TypeError, match="num_samples must be an int"):
         reparameterize(jax.random.key(0), jnp.zeros((1, 2)), jnp.zeros((1, 2)), num_samples=2.0)
+
+
+# -- precision ---------------------------------------------------------------------------------
+
+
+def test_bfloat16_inputs_are_computed_and_returned_in_float32():
+    # Outputs of a network run under train.compute_dtype=bfloat16: every function casts them up
+    # first, so the result is float32 and equals, bit for bit, the float32 computation on the
+    # same (bfloat16-representable) values.
+    rng = _rng(20)
+    bf = lambda shape, scale=1.0: jnp.asarray(rng.normal(scale=scale, size=shape), jnp.bfloat16)
+    up = lambda a: jnp.asarray(a, jnp.float32)
+    mean, log_var, z = bf((4, 3)), bf((4, 3), 0.5), bf((2, 4, 3))
+    logits, x = bf((4, 2, 2, 1), 2.0), jnp.asarray(rng.uniform(size=(4, 2, 2, 1)) > 0.5)
+    lw = bf((5, 4), 3.0)
+    cases = [
+        (gaussian_kl, (mean, log_var)),
+        (bernoulli_log_likelihood, (logits, x)),
+        (gaussian_log_likelihood, (logits, mean[:, :1, None, None], log_var[:, :1, None, None])),
+        (gaussian_log_density, (z[0], mean, log_var)),
+        (standard_normal_log_density, (z[0],)),
+        (monte_carlo_kl, (z, mean, log_var)),
+        (elbo, (bf((2, 4), 10.0), jnp.abs(bf((4,))))),
+        (iwae_bound, (lw,)),
+    ]
+    for fn, args in cases:
+        got = fn(*args)
+        want = fn(*(up(a) if a.dtype == jnp.bfloat16 else a for a in args))
+        assert got.dtype == jnp.float32, fn.__name__
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=fn.__name__)
+    key = jax.random.key(0)
+    z = reparameterize(key, mean, log_var, num_samples=2)
+    assert z.dtype == jnp.float32
+    np.testing.assert_array_equal(z, reparameterize(key, up(mean), up(log_var), num_samples=2))

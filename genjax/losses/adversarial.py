@@ -10,6 +10,10 @@ Conventions (all functions):
   objective: what the docstring states is what is computed.
 * Real and fake inputs may have different batch sizes but must have the same per-example
   shape (``x.shape[1:]``), since they come from the same discriminator.
+* Floating inputs of any precision are accepted (bfloat16 outputs of a network run under
+  ``train.compute_dtype=bfloat16``) and cast up to at least float32, so every loss and its
+  reduction is computed and returned in float32 (float64 stays float64). Real and fake may
+  have different float dtypes.
 
 References:
   Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014, arXiv:1406.2661.
@@ -30,8 +34,8 @@ from genjax.losses import _checks
 
 def _outputs(real_name: str, real, fake_name: str, fake) -> tuple[jax.Array, jax.Array]:
     """Validates a pair of discriminator outputs (float, >= 1 axis, same per-example shape)."""
-    real = _checks.float_array(real_name, real)
-    fake = _checks.float_array(fake_name, fake)
+    real = _checks.float32_array(real_name, real)
+    fake = _checks.float32_array(fake_name, fake)
     _checks.min_ndim(real_name, real, 1, "a leading batch axis")
     _checks.min_ndim(fake_name, fake, 1, "a leading batch axis")
     if real.shape[1:] != fake.shape[1:]:
@@ -43,7 +47,7 @@ def _outputs(real_name: str, real, fake_name: str, fake) -> tuple[jax.Array, jax
 
 
 def _output(name: str, x) -> jax.Array:
-    x = _checks.float_array(name, x)
+    x = _checks.float32_array(name, x)
     _checks.min_ndim(name, x, 1, "a leading batch axis")
     return x
 
@@ -159,7 +163,10 @@ def gradient_penalty(
     """WGAN-GP two-sided gradient penalty ``E[(||grad_x f(x_hat)||_2 - target)^2]``.
 
     ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per example, drawn as
-    ``jax.random.uniform(key, (B, 1, ..., 1), real.dtype)``. The gradient is that of
+    ``jax.random.uniform(key, (B, 1, ..., 1), dtype)`` where ``dtype`` is the common dtype of
+    ``real`` and ``fake``, at least float32: a bfloat16 ``fake`` (or ``real``) is promoted, and
+    ``x_hat``, its gradient and the norms are float32 (the critic may compute in bfloat16
+    inside; its scores are summed in float32). The gradient is that of
     ``sum_i f(x_hat_i)``, i.e. each example's own input gradient (the critic must not mix
     examples: no batch normalisation, as the paper warns). The norm is taken per example over
     **all** non-batch axes (the whole image, channels included), then the squared deviations
@@ -173,7 +180,7 @@ def gradient_penalty(
     Args:
       critic_fn: maps a batch (B, ...) to scores of shape (B,) or (B, 1).
       real: data batch, shape (B, ...), floating point.
-      fake: generated batch, same shape and dtype as ``real``.
+      fake: generated batch, same shape as ``real``, floating point (any float dtype).
       key: a JAX PRNG key for the interpolation coefficients.
       target: the gradient norm the penalty pulls towards (keyword-only, >= 0; 1 in the paper).
 
@@ -190,10 +197,10 @@ def gradient_penalty(
     fake = _checks.float_array("fake", fake)
     _checks.min_ndim("real", real, 2, "(B, ...) with at least one non-batch axis")
     _checks.same_shape("real", real, "fake", fake)
-    if real.dtype != fake.dtype:
-        raise ValueError(f"fake must have the dtype of real ({real.dtype}), got {fake.dtype}")
+    dtype = jnp.promote_types(jnp.promote_types(real.dtype, fake.dtype), jnp.float32)
+    real, fake = real.astype(dtype), fake.astype(dtype)
     batch = real.shape[0]
-    eps = jax.random.uniform(key, (batch,) + (1,) * (real.ndim - 1), dtype=real.dtype)
+    eps = jax.random.uniform(key, (batch,) + (1,) * (real.ndim - 1), dtype=dtype)
     x_hat = eps * real + (1.0 - eps) * fake
 
     def total_score(x: jax.Array) -> jax.Array:
@@ -203,7 +210,7 @@ def gradient_penalty(
                 f"critic_fn must return scores of shape ({batch},) or ({batch}, 1) for an input "
                 f"of shape {x.shape}, got shape {scores.shape}"
             )
-        return jnp.sum(scores)
+        return jnp.sum(scores.astype(jnp.promote_types(scores.dtype, jnp.float32)))
 
     grads = jax.grad(total_score)(x_hat)
     squared_norm = jnp.sum(jnp.square(grads), axis=tuple(range(1, grads.ndim)))

@@ -7,6 +7,8 @@ predictions give the label accuracy of conditional and translation models).
 Conventions as in the rest of :mod:`genjax.losses`: logits, not probabilities; the
 likelihood term is returned per example in nats (natural log) and the caller reduces;
 integer class labels; bad shapes or dtypes raise ``ValueError`` naming the argument.
+Logits of any floating precision are accepted (bfloat16 from a network run under
+``train.compute_dtype=bfloat16``) and cast up to at least float32 before any arithmetic.
 Label *values* are never read (that would be impossible under ``jax.jit``): a label outside
 ``[0, K)`` gives an undefined result, exactly as an out-of-range index does in NumPy.
 """
@@ -18,7 +20,7 @@ from genjax.losses import _checks
 
 
 def _logits_and_labels(logits, labels) -> tuple[jax.Array, jax.Array]:
-    logits = _checks.float_array("logits", logits)
+    logits = _checks.float32_array("logits", logits)
     labels = _checks.integer_array("labels", labels)
     _checks.exact_ndim("logits", logits, 2, "(B, K): a batch of class scores")
     if logits.shape[1] < 1:
@@ -42,7 +44,8 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
       labels: (B,) integer class indices in ``[0, K)`` (values are not checked).
 
     Returns:
-      (B,) negative log-likelihood in nats per example (>= 0), the dtype of ``logits``.
+      (B,) negative log-likelihood in nats per example (>= 0), in the dtype of ``logits``
+      cast up to at least float32.
       Its batch mean is the usual cross-entropy training loss.
 
     Raises:

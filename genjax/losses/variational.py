@@ -11,6 +11,10 @@ Conventions (all functions):
   negated mean, e.g. ``-jnp.mean(elbo(log_lik, kl))``.
 * Gaussians are parameterised by ``mean`` and ``log_var`` (log of the variance, not of the
   standard deviation), as in Kingma & Welling (2014).
+* Floating inputs of any precision are accepted (e.g. bfloat16 outputs of a network run under
+  ``train.compute_dtype=bfloat16``); they are cast up to at least float32 first, so every
+  log-density, KL, bound and reduction is computed and returned in float32 (float64 stays
+  float64).
 
 References:
   Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014, arXiv:1312.6114.
@@ -35,9 +39,9 @@ def _sum_after(x: jax.Array, num_leading: int) -> jax.Array:
 
 def _diagonal_gaussian(name: str, x, mean, log_var) -> jax.Array:
     """Per-example diagonal Gaussian log-density; ``name`` is used in error messages."""
-    x = _checks.float_array(name, x)
-    mean = _checks.float_array("mean", mean)
-    log_var = _checks.float_array("log_var", log_var)
+    x = _checks.float32_array(name, x)
+    mean = _checks.float32_array("mean", mean)
+    log_var = _checks.float32_array("log_var", log_var)
     _checks.min_ndim(name, x, 1, "a leading batch axis")
     _checks.broadcastable("mean", mean, x.shape, name)
     _checks.broadcastable("log_var", log_var, x.shape, name)
@@ -64,8 +68,8 @@ def gaussian_kl(mean: jax.Array, log_var: jax.Array) -> jax.Array:
     References:
       Kingma & Welling (2014), Appendix B (the negative of the KL term in Eq. 10).
     """
-    mean = _checks.float_array("mean", mean)
-    log_var = _checks.float_array("log_var", log_var)
+    mean = _checks.float32_array("mean", mean)
+    log_var = _checks.float32_array("log_var", log_var)
     _checks.min_ndim("mean", mean, 1, "a leading batch axis")
     _checks.same_shape("mean", mean, "log_var", log_var)
     return 0.5 * _sum_after(jnp.expm1(log_var) - log_var + jnp.square(mean), 1)
@@ -91,7 +95,7 @@ def bernoulli_log_likelihood(logits: jax.Array, x: jax.Array) -> jax.Array:
     References:
       Kingma & Welling (2014), Appendix C.1 (Bernoulli MLP decoder).
     """
-    logits = _checks.float_array("logits", logits)
+    logits = _checks.float32_array("logits", logits)
     _checks.min_ndim("logits", logits, 1, "a leading batch axis")
     _checks.same_shape("logits", logits, "x", x)
     x = _checks.real_array("x", x, logits)
@@ -153,7 +157,7 @@ def standard_normal_log_density(z: jax.Array) -> jax.Array:
     References:
       Kingma & Welling (2014), Section 3 (the prior ``p(z) = N(z; 0, I)``).
     """
-    z = _checks.float_array("z", z)
+    z = _checks.float32_array("z", z)
     _checks.min_ndim("z", z, 1, "a leading batch axis")
     return _sum_after(-0.5 * (jnp.square(z) + _LOG_2PI), 1)
 
@@ -172,14 +176,15 @@ def reparameterize(
       num_samples: number S >= 1 of independent samples per example (keyword-only).
 
     Returns:
-      (S, B, ...) samples, dtype of ``mean``. The sample axis is kept when S = 1.
+      (S, B, ...) samples in the dtype of ``mean`` cast up to at least float32 (the noise is
+      drawn in that dtype). The sample axis is kept when S = 1.
 
     References:
       Kingma & Welling (2014), Section 2.4 and Eq. 10 (``z = mu + sigma * eps``).
     """
     num_samples = _checks.positive_int("num_samples", num_samples)
-    mean = _checks.float_array("mean", mean)
-    log_var = _checks.float_array("log_var", log_var)
+    mean = _checks.float32_array("mean", mean)
+    log_var = _checks.float32_array("log_var", log_var)
     _checks.min_ndim("mean", mean, 1, "a leading batch axis")
     _checks.broadcastable("log_var", log_var, mean.shape, "mean")
     eps = jax.random.normal(key, (num_samples, *mean.shape), dtype=mean.dtype)
@@ -205,9 +210,9 @@ def monte_carlo_kl(z: jax.Array, mean: jax.Array, log_var: jax.Array) -> jax.Arr
     References:
       Kingma & Welling (2014), Eq. 6 (generic SGVB estimator, log q(z|x) - log p(z) per sample).
     """
-    z = _checks.float_array("z", z)
-    mean = _checks.float_array("mean", mean)
-    log_var = _checks.float_array("log_var", log_var)
+    z = _checks.float32_array("z", z)
+    mean = _checks.float32_array("mean", mean)
+    log_var = _checks.float32_array("log_var", log_var)
     _checks.min_ndim("z", z, 2, "(S, B, ...)")
     _checks.same_shape("z[0]", z[0], "mean", mean)
     _checks.broadcastable("log_var", log_var, mean.shape, "mean")
@@ -233,8 +238,8 @@ def elbo(log_likelihood: jax.Array, kl: jax.Array) -> jax.Array:
     References:
       Kingma & Welling (2014), Eq. 10.
     """
-    log_likelihood = _checks.float_array("log_likelihood", log_likelihood)
-    kl = _checks.float_array("kl", kl)
+    log_likelihood = _checks.float32_array("log_likelihood", log_likelihood)
+    kl = _checks.float32_array("kl", kl)
     _checks.exact_ndim("log_likelihood", log_likelihood, 2, "(S, B)")
     _checks.exact_ndim("kl", kl, 1, "(B,)")
     if log_likelihood.shape[1] != kl.shape[0]:
@@ -261,7 +266,7 @@ def iwae_bound(log_weights: jax.Array) -> jax.Array:
     References:
       Burda et al. (2016), Eq. 8 (and Theorem 1 for the monotonicity in K).
     """
-    log_weights = _checks.float_array("log_weights", log_weights)
+    log_weights = _checks.float32_array("log_weights", log_weights)
     _checks.exact_ndim("log_weights", log_weights, 2, "(K, B)")
     num = log_weights.shape[0]
     if num < 1:

@@ -21,6 +21,12 @@ Evaluation reports, on the eval split, the accuracy and the mean negative log-li
 
 Feature-based numbers depend on the trained weights: compare FD / KD values only when they
 come from the same classifier checkpoint (genjax reports its content hash with them).
+
+Precision: training computes in ``train.compute_dtype`` (float32 parameters, float32 loss).
+Inference - the features and logits behind FD / KD / precision-recall, label accuracy and this
+method's own ``evaluate`` - always computes in float32, whatever dtype the classifier was
+trained in: the classifier is a measuring instrument, and one checkpoint (one content hash)
+must give one set of features.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from genjax.losses import accuracy, softmax_cross_entropy
 from genjax.models.classifier import CNNClassifier
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
+from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients
 
 INPUT_MODES = ("unit", "symmetric")
@@ -106,11 +113,14 @@ class ClassifierMethod(Method):
             conv_features=tuple(cfg.conv_features),
             dense=cfg.dense,
             dropout_rate=cfg.dropout_rate,
+            dtype=compute_dtype(config),
         )
         self.tx = make_optimizer(config.optim, config.train.num_steps)
         self.classifier_name = classifier_name(data.name)
+        # Inference in float32 whatever train.compute_dtype is (see the module docstring).
+        inference = self.module.clone(dtype=jnp.float32)
         self._forward = jax.jit(
-            lambda variables, x: self.module.apply(
+            lambda variables, x: inference.apply(
                 variables, x, method=CNNClassifier.features_and_logits
             )
         )
@@ -127,7 +137,10 @@ class ClassifierMethod(Method):
         return images if self.config.data.preprocess == "unit" else 2.0 * images - 1.0
 
     def features_and_logits(self, state: TrainState, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Jitted ``(features (B, dense), logits (B, K))`` of model inputs ``x``."""
+        """Jitted ``(features (B, dense), logits (B, K))`` of model inputs ``x``.
+
+        Computed in float32 whatever ``train.compute_dtype`` the classifier was trained in.
+        """
         return self._forward(state.models["classifier"].variables, x)
 
     # -- Method interface --------------------------------------------------------------------

@@ -41,6 +41,11 @@ Evaluation (:meth:`GANMethod.evaluate`), each number with its protocol in the re
   for points) ``parzen`` says why it was skipped;
 * BiGAN: 1-nearest-neighbour accuracy of eval images in encoder space, the train split as
   the labelled reference (Donahue 2017, Table 1).
+
+Precision: G, D (and E) compute in ``train.compute_dtype`` in training, evaluation and sampling,
+with float32 parameters, optimizer states and batch-norm statistics (WGAN's weight clipping
+acts on the float32 parameters). Their outputs (images, logits, codes) are float32, so the
+losses, the gradient penalty's interpolates and gradient norms, and every metric are float32.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ from genjax.models.gan import (
 from genjax.train.method import Method, register
 from genjax.train.metrics import read_metrics
 from genjax.train.optim import make_optimizer
+from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients, prefixed
 
 VARIANTS = ("gan", "wgan", "wgan_gp", "bigan")
@@ -236,8 +242,10 @@ class GANMethod(Method):
         _validate(cfg, config, data)
         self.is_points = data.num_bits == 0
         self.num_classes = data.num_classes if cfg.conditional else 0
+        self.dtype = compute_dtype(config)
         self.generator, self.discriminator = self._build(cfg, data.shape)
-        self.encoder = BiGANEncoder(cfg.latent_dim, hidden=cfg.hidden) if self._bigan else None
+        self.encoder = (BiGANEncoder(cfg.latent_dim, hidden=cfg.hidden, dtype=self.dtype)
+                        if self._bigan else None)
         steps = config.train.num_steps
         self.g_tx = make_optimizer(config.optim, steps)
         d_optim = config.optim
@@ -264,25 +272,26 @@ class GANMethod(Method):
     def _build(self, cfg: GANConfig, shape) -> tuple[nn.Module, nn.Module]:
         if cfg.architecture == "mlp":
             g = MLPGenerator(tuple(shape), hidden=cfg.hidden, num_classes=self.num_classes,
-                             output_activation="none" if self.is_points else "tanh")
+                             output_activation="none" if self.is_points else "tanh",
+                             dtype=self.dtype)
             d_hidden = tuple(cfg.discriminator_hidden) or tuple(reversed(cfg.hidden))
             d = MLPDiscriminator(
                 hidden=d_hidden, num_classes=self.num_classes,
                 activation=cfg.discriminator_activation, pieces=cfg.maxout_pieces,
                 input_dropout=float(cfg.discriminator_dropout[0]),
-                hidden_dropout=float(cfg.discriminator_dropout[1]),
+                hidden_dropout=float(cfg.discriminator_dropout[1]), dtype=self.dtype,
             )
         elif cfg.architecture == "dcgan":
             g = DCGANGenerator(tuple(shape), cfg.base_features, cfg.num_stages, self.num_classes,
-                               cfg.generator_norm)
+                               cfg.generator_norm, dtype=self.dtype)
             d = DCGANDiscriminator(cfg.base_features, cfg.num_stages, self.num_classes,
-                                   cfg.discriminator_norm)
+                                   cfg.discriminator_norm, dtype=self.dtype)
         else:
             raise ValueError(f"model.architecture={cfg.architecture!r}; expected 'mlp' or 'dcgan'")
         if self._bigan:
             if cfg.architecture != "mlp" or cfg.conditional:
                 raise ValueError("model.variant='bigan' uses the MLP architecture, unconditional")
-            d = JointDiscriminator(hidden=tuple(reversed(cfg.hidden)))
+            d = JointDiscriminator(hidden=tuple(reversed(cfg.hidden)), dtype=self.dtype)
         return g, d
 
     # -- networks as functions ----------------------------------------------------------------

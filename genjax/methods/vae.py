@@ -16,6 +16,10 @@ of -log p(x) with ``eval.iwae_samples`` samples (K = 5000 for reported numbers, 
 2016 Sec. 5), in nats per example and in bits per dimension. For binary data the likelihood is
 a probability over {0,1}^D; for a Gaussian decoder on uniformly dequantized 8-bit data the
 bits/dim include the D log 256 term of the discrete convention (Theis et al. 2016).
+
+Precision: the encoder and decoder compute in ``train.compute_dtype`` (training, evaluation and
+sampling alike) with float32 parameters; their outputs are float32, so the sampled z, every
+log-density, the KL, the log-weights, their log-sum-exp and every reported number are float32.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from genjax.models.vae import VAE, ConvDecoder, ConvEncoder, MLPDecoder, MLPEnco
 from genjax.train.method import Method, register
 from genjax.train.metrics import Progress
 from genjax.train.optim import make_optimizer
+from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients
 
 
@@ -75,19 +80,22 @@ class VAEConfig:
     num_samples: int = 1
 
 
-def build_vae(cfg: VAEConfig, image_shape: tuple[int, int, int]) -> VAE:
-    """The Flax module for ``cfg`` on images of ``image_shape``."""
+def build_vae(
+    cfg: VAEConfig, image_shape: tuple[int, int, int], dtype: Any = jnp.float32
+) -> VAE:
+    """The Flax module for ``cfg`` on images of ``image_shape``, computing in ``dtype``."""
     if cfg.architecture == "mlp":
-        enc = MLPEncoder(cfg.latent_dim, hidden=cfg.hidden, act=cfg.activation)
+        enc = MLPEncoder(cfg.latent_dim, hidden=cfg.hidden, act=cfg.activation, dtype=dtype)
         dec = MLPDecoder(
             image_shape, hidden=tuple(reversed(cfg.hidden)), act=cfg.activation,
-            likelihood=cfg.likelihood,
+            likelihood=cfg.likelihood, dtype=dtype,
         )
     elif cfg.architecture == "conv":
-        enc = ConvEncoder(cfg.latent_dim, features=cfg.conv_features, act=cfg.activation)
+        enc = ConvEncoder(cfg.latent_dim, features=cfg.conv_features, act=cfg.activation,
+                          dtype=dtype)
         dec = ConvDecoder(
             image_shape, features=tuple(reversed(cfg.conv_features)), act=cfg.activation,
-            likelihood=cfg.likelihood,
+            likelihood=cfg.likelihood, dtype=dtype,
         )
     else:
         raise ValueError(f"model.architecture={cfg.architecture!r}; expected 'mlp' or 'conv'")
@@ -113,7 +121,7 @@ class VAEMethod(Method):
                 f"a Bernoulli decoder needs data in [0, 1]; data.preprocess="
                 f"{config.data.preprocess!r} is not (use binarize_dynamic, binary or unit)"
             )
-        self.module = build_vae(cfg, data.shape)
+        self.module = build_vae(cfg, data.shape, compute_dtype(config))
         self.tx = make_optimizer(config.optim, config.train.num_steps)
         self._estimators: dict[tuple[int, int], Callable[..., Any]] = {}
 
@@ -131,7 +139,7 @@ class VAEMethod(Method):
         return ll.reshape(lead)
 
     def log_weights(self, params, key: jax.Array, x: jax.Array, num: int) -> jax.Array:
-        """Importance log-weights log p(x, z_k) - log q(z_k|x), shape (num, B)."""
+        """Importance log-weights log p(x, z_k) - log q(z_k|x), shape (num, B), float32."""
         mean, log_var = self.module.apply({"params": params}, x, method=VAE.encode)
         z = reparameterize(key, mean, log_var, num_samples=num)
         log_px_z = self.decoder_log_likelihood(params, z, x)
@@ -189,7 +197,9 @@ class VAEMethod(Method):
         """Negative ELBO and K-sample IWAE estimate of -log p(x) on ``dataset``.
 
         Both come from the same K samples per example: the ELBO estimate is the mean of the
-        K log-weights, the IWAE estimate their log-mean-exp (Burda et al. 2016, Eq. 8).
+        K log-weights, the IWAE estimate their log-mean-exp (Burda et al. 2016, Eq. 8). The
+        networks run in ``train.compute_dtype``; the log-weights, their log-sum-exp and sums
+        are float32 whatever it is.
         """
         ecfg = self.config.eval
         k_total = ecfg.iwae_samples
@@ -277,6 +287,7 @@ def _iwae_estimator(method: VAEMethod, k_total: int, chunk: int) -> Callable[...
             lse = jnp.logaddexp(running_lse, jax.scipy.special.logsumexp(lw, axis=0))
             return (lse, running_sum + jnp.sum(lw, axis=0)), None
 
+        # Log-weights are float32 (the losses cast up); so are the running sums.
         init = (jnp.full(x.shape[:1], -jnp.inf), jnp.zeros(x.shape[:1]))
         keys = jax.random.split(key, k_total // chunk)
         (lse, total), _ = jax.lax.scan(body, init, keys)

@@ -13,6 +13,10 @@ Pooling with SAME padding keeps odd sizes valid, so one module serves 8x8 (8 -> 
 ReLU and before dropout, like the Inception-v3 pool3 features of the FID recipe (Heusel et
 al. 2017): non-negative, deterministic, one vector per image.
 
+Precision: ``dtype`` is the dtype of the computation (Flax's convention; ``bfloat16`` under
+``train.compute_dtype=bfloat16``), parameters stay float32, and the outputs (features and
+logits) are returned in float32, whatever ``dtype`` is.
+
 The module computes; it does not know its loss (that is
 :func:`genjax.losses.softmax_cross_entropy`) nor its input convention (the method maps
 pixels to ``[0, 1]`` or ``[-1, 1]`` before calling it).
@@ -21,6 +25,7 @@ pixels to ``[0, 1]`` or ``[-1, 1]`` before calling it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -37,12 +42,14 @@ class CNNClassifier(nn.Module):
       dense: width of the feature layer (the dimension of :meth:`features`).
       dropout_rate: dropout on the feature layer during training only; 0 disables it. With
         a rate > 0, ``__call__(..., train=True)`` needs ``rngs={"dropout": key}``.
+      dtype: the computation dtype (float32 or bfloat16); outputs are float32 either way.
     """
 
     num_classes: int
     conv_features: Sequence[int] = (32, 64)
     dense: int = 128
     dropout_rate: float = 0.0
+    dtype: Any = jnp.float32
 
     def setup(self):
         if self.num_classes < 2:
@@ -56,14 +63,15 @@ class CNNClassifier(nn.Module):
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
         self.convs = [
-            nn.Conv(f, (3, 3), padding="SAME", name=f"conv_{i}")
+            nn.Conv(f, (3, 3), padding="SAME", dtype=self.dtype, name=f"conv_{i}")
             for i, f in enumerate(self.conv_features)
         ]
-        self.feature_layer = nn.Dense(self.dense, name="features")
+        self.feature_layer = nn.Dense(self.dense, dtype=self.dtype, name="features")
         self.dropout = nn.Dropout(self.dropout_rate)
-        self.head = nn.Dense(self.num_classes, name="logits")
+        self.head = nn.Dense(self.num_classes, dtype=self.dtype, name="logits")
 
     def _embed(self, x: jax.Array) -> jax.Array:
+        """The feature layer's activations, in ``dtype``."""
         if x.ndim != 4:
             raise ValueError(f"x must be images (B, H, W, C), got shape {tuple(x.shape)}")
         if not jnp.issubdtype(x.dtype, jnp.floating):
@@ -83,15 +91,16 @@ class CNNClassifier(nn.Module):
           train: applies dropout when True (needs the ``"dropout"`` rng if the rate is > 0).
 
         Returns:
-          (B, num_classes) logits.
+          (B, num_classes) float32 logits.
         """
-        return self.head(self.dropout(self._embed(x), deterministic=not train))
+        logits = self.head(self.dropout(self._embed(x), deterministic=not train))
+        return logits.astype(jnp.float32)
 
     def features(self, x: jax.Array) -> jax.Array:
-        """The feature layer, (B, dense): post-ReLU activations, no dropout."""
-        return self._embed(x)
+        """The feature layer, (B, dense) float32: post-ReLU activations, no dropout."""
+        return self._embed(x).astype(jnp.float32)
 
     def features_and_logits(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """``(features(x), __call__(x, train=False))`` from one forward pass."""
+        """``(features(x), __call__(x, train=False))`` from one forward pass, both float32."""
         h = self._embed(x)
-        return h, self.head(h)
+        return h.astype(jnp.float32), self.head(h).astype(jnp.float32)

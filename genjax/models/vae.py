@@ -7,12 +7,18 @@ data). The losses that turn these into an ELBO live in :mod:`genjax.losses.varia
 
 Decoders accept any number of leading axes on ``z`` (e.g. ``(S, B, latent_dim)`` for S
 importance samples), so an estimator never has to reshape.
+
+Precision: every module takes ``dtype``, the dtype of its computation (Flax's convention;
+``bfloat16`` under ``train.compute_dtype=bfloat16``); parameters stay float32. The outputs
+that feed a likelihood (the encoder's mean and log-variance, the decoder's logits, mean and
+log-variance) are returned in float32, so the losses and their reductions run in float32.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -34,15 +40,16 @@ class MLPEncoder(nn.Module):
     latent_dim: int
     hidden: Sequence[int] = (200, 200)
     act: str = "tanh"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         h = x.reshape(x.shape[0], -1)
         for width in self.hidden:
-            h = activation(self.act)(nn.Dense(width)(h))
-        mean = nn.Dense(self.latent_dim, name="mean")(h)
-        log_var = nn.Dense(self.latent_dim, name="log_var")(h)
-        return mean, log_var
+            h = activation(self.act)(nn.Dense(width, dtype=self.dtype)(h))
+        mean = nn.Dense(self.latent_dim, dtype=self.dtype, name="mean")(h)
+        log_var = nn.Dense(self.latent_dim, dtype=self.dtype, name="log_var")(h)
+        return mean.astype(jnp.float32), log_var.astype(jnp.float32)
 
 
 class ConvEncoder(nn.Module):
@@ -52,30 +59,39 @@ class ConvEncoder(nn.Module):
     features: Sequence[int] = (32, 64)
     dense: int = 256
     act: str = "relu"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         h = x
         for f in self.features:
-            h = activation(self.act)(nn.Conv(f, (4, 4), strides=(2, 2), padding="SAME")(h))
+            h = activation(self.act)(
+                nn.Conv(f, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
+            )
         h = h.reshape(h.shape[0], -1)
-        h = activation(self.act)(nn.Dense(self.dense)(h))
-        mean = nn.Dense(self.latent_dim, name="mean")(h)
-        log_var = nn.Dense(self.latent_dim, name="log_var")(h)
-        return mean, log_var
+        h = activation(self.act)(nn.Dense(self.dense, dtype=self.dtype)(h))
+        mean = nn.Dense(self.latent_dim, dtype=self.dtype, name="mean")(h)
+        log_var = nn.Dense(self.latent_dim, dtype=self.dtype, name="log_var")(h)
+        return mean.astype(jnp.float32), log_var.astype(jnp.float32)
 
 
 class _DecoderHead(nn.Module):
-    """Turns decoder features into the likelihood's parameters over ``image_shape``."""
+    """Turns decoder features into the likelihood's parameters over ``image_shape``.
+
+    The parameters are returned in float32 whatever the computation dtype: they feed the
+    log-likelihood (:mod:`genjax.losses.variational`).
+    """
 
     image_shape: tuple[int, int, int]
     likelihood: str
 
     @nn.compact
     def __call__(self, out: jax.Array) -> dict[str, jax.Array]:
+        out = out.astype(jnp.float32)
         if self.likelihood == "bernoulli":
             return {"logits": out}
-        # Gaussian: the network gives the mean; one learned log-variance per pixel.
+        # Gaussian: the network gives the mean; one learned log-variance per pixel (a float32
+        # parameter used as it is: it is a likelihood parameter, not an activation).
         log_var = self.param("log_var", nn.initializers.zeros, self.image_shape)
         return {"mean": out, "log_var": jnp.broadcast_to(log_var, out.shape)}
 
@@ -87,6 +103,7 @@ class MLPDecoder(nn.Module):
     hidden: Sequence[int] = (200, 200)
     act: str = "tanh"
     likelihood: str = "bernoulli"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, z: jax.Array) -> dict[str, jax.Array]:
@@ -94,8 +111,8 @@ class MLPDecoder(nn.Module):
             raise ValueError(f"likelihood={self.likelihood!r}; expected one of {LIKELIHOODS}")
         h = z
         for width in self.hidden:
-            h = activation(self.act)(nn.Dense(width)(h))
-        out = nn.Dense(math.prod(self.image_shape), name="out")(h)
+            h = activation(self.act)(nn.Dense(width, dtype=self.dtype)(h))
+        out = nn.Dense(math.prod(self.image_shape), dtype=self.dtype, name="out")(h)
         out = out.reshape(*z.shape[:-1], *self.image_shape)
         return _DecoderHead(tuple(self.image_shape), self.likelihood)(out)
 
@@ -111,6 +128,7 @@ class ConvDecoder(nn.Module):
     dense: int = 256
     act: str = "relu"
     likelihood: str = "bernoulli"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, z: jax.Array) -> dict[str, jax.Array]:
@@ -125,19 +143,25 @@ class ConvDecoder(nn.Module):
             )
         lead = z.shape[:-1]
         h = z.reshape(-1, z.shape[-1])
-        h = activation(self.act)(nn.Dense(self.dense)(h))
+        h = activation(self.act)(nn.Dense(self.dense, dtype=self.dtype)(h))
         h0, w0 = height // factor, width // factor
-        h = activation(self.act)(nn.Dense(h0 * w0 * self.features[0])(h))
+        h = activation(self.act)(nn.Dense(h0 * w0 * self.features[0], dtype=self.dtype)(h))
         h = h.reshape(-1, h0, w0, self.features[0])
         for f in self.features:
-            h = activation(self.act)(nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME")(h))
-        out = nn.Conv(channels, (3, 3), padding="SAME", name="out")(h)
+            h = activation(self.act)(
+                nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
+            )
+        out = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype, name="out")(h)
         out = out.reshape(*lead, height, width, channels)
         return _DecoderHead(tuple(self.image_shape), self.likelihood)(out)
 
 
 class VAE(nn.Module):
-    """An encoder and a decoder; ``encode`` and ``decode`` are the two methods a loss needs."""
+    """An encoder and a decoder; ``encode`` and ``decode`` are the two methods a loss needs.
+
+    It computes nothing itself: the computation dtype is the ``dtype`` of its encoder and
+    decoder (set both alike).
+    """
 
     encoder: nn.Module
     decoder: nn.Module
