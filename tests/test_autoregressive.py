@@ -48,9 +48,21 @@ SMALL = dict(
 
 
 def make(
-    architecture, likelihood, shape, *, num_bits=1, num_classes=None, scale=2.0, seed=0, **model
+    architecture,
+    likelihood,
+    shape,
+    *,
+    num_bits=1,
+    num_classes=None,
+    scale=2.0,
+    seed=0,
+    compute_dtype="float32",
+    **model,
 ):
-    """A method on (H, W, C) data and a TrainState holding random N(0, scale^2 / fan_in) weights."""
+    """A method on (H, W, C) data and a TrainState holding random N(0, scale^2 / fan_in) weights.
+
+    The weights depend on ``seed`` only, not on ``compute_dtype`` (``train.compute_dtype``).
+    """
     preprocess = {"bernoulli": "binary" if num_bits == 1 else "binarize_dynamic"}.get(
         likelihood, "integer"
     )
@@ -64,7 +76,7 @@ def make(
         method="autoregressive",
         model=cfg,
         data=DataConfig(preprocess=preprocess),
-        train=TrainConfig(num_steps=10),
+        train=TrainConfig(num_steps=10, compute_dtype=compute_dtype),
     )
     method = AutoregressiveMethod(config, DataSpec(shape, num_bits, num_classes, "toy"))
     x = jnp.zeros((1, *shape))
@@ -458,3 +470,215 @@ def test_conditional_without_labels_and_eight_bit_mixture_are_errors():
         method.sample_values(state, jax.random.key(0), 0)
     with pytest.raises(ValueError, match="needs the multiscale model"):
         method.sample_values(state, jax.random.key(0), 2, sampler="multiscale")
+
+
+# ---------------------------------------------------------------- mixed precision (bfloat16)
+
+# One case per architecture (and the RGB channel masks / channel coupling where they exist).
+BF16_CASES = [
+    ("pixelcnn", "bernoulli", (8, 8, 1), 1, None),
+    ("pixelcnn", "categorical", (4, 4, 3), 8, None),
+    ("gated_pixelcnn", "categorical", (8, 8, 1), 8, 3),
+    ("pixelrnn_row", "categorical", (4, 4, 3), 8, None),
+    ("pixelrnn_diagonal", "bernoulli", (8, 8, 1), 1, None),
+    ("pixelcnnpp", "logistic_mixture", (4, 4, 3), 8, 3),
+    ("multiscale", "categorical", (8, 8, 1), 8, 3),
+]
+# bfloat16 keeps 8 significant bits, so one rounding errs by at most u = 2^-8 (relative). The
+# logits of these one-layer nets come out of about n = 16 roundings in sequence (the input,
+# each cast kernel, each layer's output and residual sum, the head); independent rounding
+# errors grow like sqrt(n) u (Higham, "Accuracy and Stability of Numerical Algorithms", 2002,
+# Sec. 2.8). The float32 likelihood of such logits is therefore expected within 4 u = 2^-6 of
+# the float32 network's.
+BF16_RTOL = 4 * 2.0**-8
+
+
+def _case_id(case):
+    return f"{case[0]}-{case[1]}-{'x'.join(map(str, case[2]))}"
+
+
+def _bf16_case(architecture, likelihood, shape, num_bits, num_classes):
+    """The float32 and bfloat16 methods with the same float32 weights, and one batch."""
+    kwargs = dict(num_bits=num_bits, num_classes=num_classes, scale=1.0)
+    method32, state = make(architecture, likelihood, shape, **kwargs)
+    method16, state16 = make(architecture, likelihood, shape, compute_dtype="bfloat16", **kwargs)
+    params = state.models["model"].params
+    same = jax.tree.map(np.array_equal, params, state16.models["model"].params)
+    assert all(jax.tree.leaves(same))  # the same float32 weights for both dtypes
+    rng = np.random.default_rng(0)
+    high = 2 if likelihood == "bernoulli" else 2**num_bits
+    images = jnp.asarray(rng.integers(0, high, (8, *shape)), jnp.uint8)
+    labels = None if num_classes is None else jnp.asarray(rng.integers(0, num_classes, 8))
+    return method32, method16, params, images, labels
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # PixelCNN++'s gradient takes ~40 s to compile on 2 CPU cores: run with -m slow.
+        pytest.param(c, marks=pytest.mark.slow) if c[0] == "pixelcnnpp" else c
+        for c in BF16_CASES
+    ],
+    ids=_case_id,
+)
+def test_bfloat16_loss_matches_float32_with_the_same_params(case):
+    method32, method16, params, images, labels = _bf16_case(*case)
+    x, target = method32.prepare(None, images, train=False)
+
+    def loss(method):
+        return jax.value_and_grad(lambda p: jnp.mean(method.nll(p, x, target, labels)))
+
+    loss32 = jax.jit(lambda p: loss(method32)(p)[0])(params)
+    loss16, grads16 = jax.jit(loss(method16))(params)
+    assert loss16.dtype == jnp.float32 and np.isfinite(float(loss16))
+    np.testing.assert_allclose(float(loss16), float(loss32), rtol=BF16_RTOL)
+    assert loss16 != loss32  # the network did run in bfloat16
+    for g, p in zip(jax.tree.leaves(grads16), jax.tree.leaves(params), strict=True):
+        assert g.dtype == jnp.float32 and g.shape == p.shape
+        assert np.all(np.isfinite(np.asarray(g)))
+    assert any(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grads16))
+
+
+@pytest.mark.parametrize("case", BF16_CASES, ids=_case_id)
+def test_bfloat16_keeps_the_float32_parameter_tree_and_float32_outputs(case):
+    """``train.compute_dtype`` changes no parameter (names, shapes, dtypes) and no output dtype."""
+    architecture, likelihood, shape, num_bits, num_classes = case
+    trees, outputs = [], []
+    for dtype in ("float32", "bfloat16"):
+        method, _ = make(
+            architecture,
+            likelihood,
+            shape,
+            num_bits=num_bits,
+            num_classes=num_classes,
+            compute_dtype=dtype,
+        )
+        batch = {"image": jnp.zeros((2, *shape), jnp.uint8), "label": jnp.zeros(2, jnp.int32)}
+        params = jax.eval_shape(method.init, jax.random.key(0), batch)["model"].params
+        trees.append(params)
+        x, _ = method.prepare(None, batch["image"], train=False)
+        args = (
+            (x,)
+            if architecture.startswith("pixelrnn") or architecture == "pixelcnn"
+            else (x, None if num_classes is None else batch["label"])
+        )
+        out = jax.eval_shape(method.module.apply, {"params": params}, *args)
+        outputs.append([(o.shape, o.dtype) for o in jax.tree.leaves(out)])
+    assert jax.tree.structure(trees[0]) == jax.tree.structure(trees[1])
+    for a, b in zip(jax.tree.leaves(trees[0]), jax.tree.leaves(trees[1]), strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype == jnp.float32
+    assert outputs[0] == outputs[1]  # the logits (all groups for multiscale) are float32
+    assert {dtype for _, dtype in outputs[1]} == {jnp.dtype(jnp.float32)}
+
+
+def test_bfloat16_initialisation_equals_float32_initialisation():
+    """Flax initialisers draw float32 parameters whatever the module's computation dtype."""
+    inits = []
+    for dtype in ("float32", "bfloat16"):
+        method, _ = make(
+            "gated_pixelcnn",
+            "categorical",
+            (4, 4, 1),
+            num_bits=2,
+            num_classes=2,
+            compute_dtype=dtype,
+        )
+        batch = {"image": jnp.zeros((2, 4, 4, 1), jnp.uint8), "label": jnp.zeros(2, jnp.int32)}
+        inits.append(method.init(jax.random.key(3), batch)["model"].params)
+    for a, b in zip(jax.tree.leaves(inits[0]), jax.tree.leaves(inits[1]), strict=True):
+        assert a.dtype == jnp.float32
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("sampler", ["naive", "cached"])
+def test_bfloat16_pixelcnn_samples_follow_the_bfloat16_model(sampler):
+    method, state = make(
+        "pixelcnn", "bernoulli", (2, 2, 1), features=4, scale=3.0, compute_dtype="bfloat16"
+    )
+    images = all_images((2, 2, 1), 2)
+    samples = method.sample_values(state, jax.random.key(1), 20000, sampler=sampler)
+    assert samples.dtype == np.int32 and set(np.unique(samples)) == {0, 1}
+    assert_frequencies_match(samples, images, probabilities(method, state, images))
+
+
+def test_bfloat16_cached_and_naive_samplers_draw_valid_categorical_values():
+    """RGB, 4 values: both samplers give integers in 0..3 and mostly the same draws per key.
+
+    Their bfloat16 logits differ by roundings (convolution vs the cached einsum), so a draw can
+    flip where two Gumbel-perturbed logits are within a rounding of each other: rare, not never.
+    """
+    method, state = make(
+        "pixelcnn",
+        "categorical",
+        (5, 4, 3),
+        num_bits=2,
+        features=6,
+        num_layers=2,
+        first_kernel_size=5,
+        compute_dtype="bfloat16",
+    )
+    key = jax.random.key(7)
+    naive = method.sample_values(state, key, 8, sampler="naive")
+    cached = method.sample_values(state, key, 8, sampler="cached")
+    for s in (naive, cached):
+        assert s.dtype == np.int32 and set(np.unique(s)) == {0, 1, 2, 3}
+    assert np.mean(naive == cached) > 0.9
+
+
+def test_bfloat16_multiscale_samples_follow_the_bfloat16_model():
+    method, state = make(
+        "multiscale", "bernoulli", (2, 2, 1), scale=3.0, features=4, compute_dtype="bfloat16"
+    )
+    images = all_images((2, 2, 1), 2)
+    samples = method.sample_values(state, jax.random.key(3), 20000)
+    assert samples.dtype == np.int32
+    assert_frequencies_match(samples, images, probabilities(method, state, images))
+
+
+def test_bfloat16_pixelcnnpp_samples_are_8_bit_values_from_the_marginal():
+    method, state = make(
+        "pixelcnnpp",
+        "logistic_mixture",
+        (4, 4, 1),
+        num_bits=8,
+        features=4,
+        scale=1.0,
+        compute_dtype="bfloat16",
+    )
+    samples = method.sample_values(state, jax.random.key(4), 3000)
+    assert samples.dtype == np.int32 and samples.min() >= 0 and samples.max() <= 255
+    x, _ = method.prepare(None, jnp.zeros((1, 4, 4, 1), jnp.uint8), train=False)
+    p00 = method.module.apply({"params": state.models["model"].params}, x)[0, 0, 0]
+    assert p00.dtype == jnp.float32
+    pmf = np.array(
+        [_logistic_bin_probs(np.asarray(p00, np.float64), np.array([v]), 1, 2) for v in range(256)]
+    )
+    empirical = np.searchsorted(np.sort(samples[:, 0, 0, 0]), np.arange(256), side="right") / 3000
+    assert np.abs(empirical - np.cumsum(pmf)).max() < 1.63 / math.sqrt(3000)  # KS, 1% level
+
+
+@pytest.mark.parametrize(
+    "architecture",
+    [
+        # PixelCNN++'s gradient takes ~40 s to compile on 2 CPU cores: run with -m slow.
+        pytest.param(a, marks=pytest.mark.slow) if a == "pixelcnnpp" else a
+        for a in sorted(ARCHITECTURES)
+    ],
+)
+def test_every_architecture_trains_on_digits_in_bfloat16(architecture):
+    overrides = TINY_TRAIN + [
+        f"model.architecture={architecture}",
+        "model.conditional=false",
+        "model.likelihood=categorical",
+        "data.preprocess=integer",
+        "train.compute_dtype=bfloat16",
+    ]
+    config = load_config("gated_pixelcnn_digits", overrides + ARCHITECTURES[architecture])
+    trainer = Trainer(config, None)
+    losses = [trainer.step()["loss"] for _ in range(8)]
+    assert np.all(np.isfinite(losses)) and trainer.num_traces == 1
+    assert losses[-1] < losses[0]
+    model = trainer.state.models["model"]
+    for leaf in jax.tree.leaves((model.params, model.opt_state)):
+        if jnp.issubdtype(leaf.dtype, jnp.floating):
+            assert leaf.dtype == jnp.float32

@@ -326,3 +326,68 @@ def test_gradients_match_finite_differences(x64):
 def test_bad_input_raises_value_error_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         call()
+
+
+# -- mixed precision: bfloat16 inputs, float32 likelihoods ----------------------------------------
+
+
+def _bfloat16(a):
+    """``a`` rounded to bfloat16, and the same values exactly in float64 (for the references)."""
+    rounded = jnp.asarray(a, jnp.bfloat16)
+    return rounded, np.asarray(rounded.astype(jnp.float32), np.float64)
+
+
+def test_categorical_and_bernoulli_nll_of_bfloat16_logits_are_float32():
+    # The references take the bfloat16 values exactly: only the loss's own arithmetic is
+    # tested, at the float32 tolerance. A log-softmax over 256 values in bfloat16 would err by
+    # ~1e-2 (its 8-bit mantissa), far outside it.
+    rng = np.random.default_rng(10)
+    logits, ref = _bfloat16(rng.normal(scale=3.0, size=(3, 2, 2, 3, 256)))
+    x = rng.integers(0, 256, size=(3, 2, 2, 3))
+    got = categorical_nll(logits, jnp.asarray(x, jnp.uint8))
+    expected = -np.take_along_axis(special.log_softmax(ref, -1), x[..., None], -1).sum((1, 2, 3, 4))
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+    logits, ref = _bfloat16(rng.normal(scale=3.0, size=(4, 5, 5, 1)))
+    x = (rng.uniform(size=ref.shape) < 0.5).astype(np.uint8)
+    got = bernoulli_nll(logits, x)
+    expected = -stats.bernoulli.logpmf(x, special.expit(ref)).reshape(4, -1).sum(1)
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_logistic_mixture_keeps_float32_targets_with_bfloat16_params():
+    """bfloat16 network outputs, float32 targets: nothing is rounded to bfloat16 but the params.
+
+    Narrow components (log-scales near -6: scales of 1/3 bin) centred within a bin of the
+    targets make the 8-bit bins matter: rounding the targets to bfloat16 (spacing 2^-8, half a
+    bin, on [0.5, 1)) moves the likelihood by far more than the float32 tolerance.
+    """
+    rng = np.random.default_rng(11)
+    m, c = 2, 3
+    v = rng.integers(150, 256, size=(4, 1, 1, c))
+    x = jnp.asarray(_to_unit(v), jnp.float32)
+    rest = np.zeros((4, c, 3, m))  # per channel: means, log-scales, coupling (tanh 0 = 0)
+    rest[:, :, 0] = _to_unit(v).reshape(4, c, 1) + rng.uniform(-1, 1, (4, c, m)) / 255
+    rest[:, :, 1] = rng.uniform(-6.5, -5.5, (4, c, m))
+    raw = np.concatenate([rng.normal(size=(4, m)), rest.reshape(4, -1)], -1)
+    params, ref = _bfloat16(raw.reshape(4, 1, 1, 10 * m))
+    got = discretized_logistic_mixture_nll(params, x)
+    assert got.dtype == jnp.float32
+    xs = _to_unit(v).reshape(4, c)
+    expected = [_mixture_reference(ref[b, 0, 0], xs[b], m) for b in range(4)]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    rounded = discretized_logistic_mixture_nll(params, x.astype(jnp.bfloat16))
+    assert rounded.dtype == jnp.float32
+    assert np.abs(np.asarray(rounded) - expected).max() > 1e-3 * np.abs(expected).max()
+
+
+def test_logistic_mixture_promotes_mixed_float_dtypes(x64):
+    """float32 params with float64 targets: both promoted to float64 (never cast down)."""
+    rng = np.random.default_rng(12)
+    params = jnp.asarray(rng.normal(size=(2, 2, 2, 9)), jnp.float32)
+    x = jnp.asarray(_to_unit(rng.integers(0, 256, size=(2, 2, 2, 1))))
+    got = discretized_logistic_mixture_nll(params, x)
+    assert got.dtype == jnp.float64
+    np.testing.assert_array_equal(got, discretized_logistic_mixture_nll(params.astype(x.dtype), x))

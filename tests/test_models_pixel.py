@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import special
 
 from genjax.models.multiscale_pixelcnn import (
     MultiscalePixelCNN,
@@ -30,7 +31,7 @@ from genjax.models.pixelcnn import (
     channel_groups,
 )
 from genjax.models.pixelcnnpp import PixelCNNPlusPlus
-from genjax.models.pixelrnn import PixelRNN, skew, unskew
+from genjax.models.pixelrnn import PixelRNN, _lstm_update, skew, unskew
 
 TINY = dict(num_values=4, output_features=12)  # small softmax keeps the compiled graphs tiny
 
@@ -405,3 +406,108 @@ def test_output_shapes_at_paper_sizes():
 def test_bad_input_raises_value_error(model, x, match):
     with pytest.raises(ValueError, match=match):
         jax.eval_shape(lambda: model.init(jax.random.key(0), x))
+
+
+# ---------------------------------------------------------------- mixed precision (bfloat16)
+
+
+def _equations(jaxpr):
+    """Every equation of ``jaxpr`` and of the jaxprs nested in it (scan bodies, pjit calls)."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                inner = getattr(sub, "jaxpr", sub)  # ClosedJaxpr -> Jaxpr
+                if hasattr(inner, "eqns"):
+                    yield from _equations(inner)
+
+
+_BF16_MODELS = {
+    "pixelcnn": (PixelCNN(6, 1, color_channels=3, **TINY), (image(4, 4, 3),)),
+    "gated": (
+        GatedPixelCNN(6, 1, color_channels=3, num_classes=2, **TINY),
+        (image(4, 4, 3), jnp.array([1])),
+    ),
+    "row_lstm": (PixelRNN("row_lstm", 3, 1, color_channels=3, **TINY), (image(4, 4, 3),)),
+    "diagonal_bilstm": (PixelRNN("diagonal_bilstm", 3, 1, **TINY), (image(4, 4, 1),)),
+    "pixelcnnpp": (
+        PixelCNNPlusPlus(4, 1, num_mixtures=2, num_classes=2),  # weight-normalized
+        (image(4, 4, 3), jnp.array([0])),
+    ),
+    "multiscale": (
+        MultiscalePixelCNN(1, 3, base_features=3, base_layers=1, features=4, num_classes=2, **TINY),
+        (image(4, 4, 3), jnp.array([1])),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BF16_MODELS))
+def test_bfloat16_modules_compute_in_bfloat16_with_float32_params_and_outputs(name):
+    """``dtype=bfloat16``: every convolution and matmul reads bfloat16 operands, the parameter
+    tree is the float32 one, and the outputs (logits, mixture parameters) are float32."""
+    model32, args = _BF16_MODELS[name]
+    model16 = model32.clone(dtype=jnp.bfloat16)
+    params32 = jax.eval_shape(model32.init, jax.random.key(0), *args)
+    params16 = jax.eval_shape(model16.init, jax.random.key(0), *args)
+    assert jax.tree.structure(params32) == jax.tree.structure(params16)
+    for a, b in zip(jax.tree.leaves(params32), jax.tree.leaves(params16), strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype == jnp.float32
+    variables = random_variables(model32, *args)
+    ops = ("conv_general_dilated", "dot_general")
+    counts = []
+    for model, dtype in ((model32, jnp.float32), (model16, jnp.bfloat16)):
+        closed = jax.make_jaxpr(model.apply)(variables, *args)
+        operands = [
+            v.aval.dtype
+            for e in _equations(closed.jaxpr)
+            if e.primitive.name in ops
+            for v in e.invars
+        ]
+        assert set(operands) == {jnp.dtype(dtype)}, (name, dtype, set(operands))
+        counts.append(len(operands))
+        assert {o.dtype for o in closed.out_avals} == {jnp.dtype(jnp.float32)}
+    assert counts[0] == counts[1] > 0  # the same convolutions, only in another dtype
+    out32 = jax.tree.leaves(jax.jit(model32.apply)(variables, *args))
+    out16 = jax.tree.leaves(jax.jit(model16.apply)(variables, *args))
+    for a, b in zip(out32, out16, strict=True):
+        assert b.dtype == jnp.float32 and np.all(np.isfinite(b)) and not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        PixelCNN(10, 1, color_channels=3, dtype=jnp.bfloat16, **TINY),
+        GatedPixelCNN(10, 2, color_channels=3, dtype=jnp.bfloat16, **TINY),
+        PixelRNN("row_lstm", hidden=5, num_layers=1, color_channels=3, dtype=jnp.bfloat16, **TINY),
+    ],
+    ids=["pixelcnn", "gated", "row_lstm"],
+)
+def test_bfloat16_masks_stay_exact_and_models_stay_autoregressive(model):
+    """Masked float32 kernels cast to bfloat16 keep their exact zeros: causality is unchanged."""
+    x = image(5, 5, 3)
+    jac = sub_pixel_jacobian(model, random_variables(model, x), x)
+    assert_causal(jac, raster_forbidden(5, 5, 3))
+
+
+def test_lstm_cell_state_accumulates_in_float32_with_bfloat16_gates():
+    rng = np.random.default_rng(3)
+    pre = jnp.asarray(rng.normal(size=(2, 3, 8)), jnp.bfloat16)
+    c_prev = jnp.asarray(rng.normal(size=(2, 3, 2)), jnp.float32)
+    c, h = _lstm_update(pre, c_prev)
+    assert c.dtype == jnp.float32 and h.dtype == jnp.bfloat16
+    o, f, i, g = np.split(np.asarray(pre.astype(jnp.float32), np.float64), 4, axis=-1)
+    sig = special.expit
+    # bfloat16 rounds to 8 significant bits (relative error <= u = 2^-8). sigmoid(f), and
+    # sigmoid(i) tanh(g) (three roundings) are bfloat16; f c' and the sum are float32 (~1e-7).
+    # So the cell state is within (1 + u)^3 (1 + 2^-22) - 1 < 3.1 u of the exact update of the
+    # same inputs, relative to the magnitude of its two terms.
+    terms = np.abs(sig(f) * np.asarray(c_prev)) + np.abs(sig(i) * np.tanh(g))
+    expected = sig(f) * np.asarray(c_prev) + sig(i) * np.tanh(g)
+    assert np.all(np.abs(np.asarray(c) - expected) <= 3.1 * 2.0**-8 * terms)
+    # With float32 inputs the update is Eq. 3 in float32, as before mixed precision.
+    pre32 = pre.astype(jnp.float32)
+    c32, h32 = _lstm_update(pre32, c_prev)
+    o, f, i, g = jnp.split(pre32, 4, axis=-1)
+    c_ref = jax.nn.sigmoid(f) * c_prev + jax.nn.sigmoid(i) * jnp.tanh(g)
+    np.testing.assert_array_equal(c32, c_ref)
+    np.testing.assert_array_equal(h32, jax.nn.sigmoid(o) * jnp.tanh(c_ref))

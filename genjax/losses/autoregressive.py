@@ -5,6 +5,10 @@ example** (summed over pixels and channels, not over the batch), directly compar
 models; :func:`genjax.losses.bits_per_dim` converts it (``nll / (H W C ln 2)``). No
 dequantization is involved: these are probabilities of the 8-bit (or binary) values.
 
+Floating inputs of any precision are accepted (e.g. bfloat16 outputs of a network run under
+``train.compute_dtype=bfloat16``); they are cast up to at least float32 first, so every
+likelihood and reduction is computed and returned in float32 (float64 stays float64).
+
 References:
   van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural Networks", ICML 2016,
   arXiv:1601.06759.
@@ -44,7 +48,7 @@ def categorical_nll(logits: jax.Array, x: jax.Array) -> jax.Array:
     References:
       van den Oord et al. (2016), Section 5.3 (discrete softmax distribution over 256 values).
     """
-    logits = _checks.float_array("logits", logits)
+    logits = _checks.float32_array("logits", logits)
     x = _checks.integer_array("x", x)
     _checks.min_ndim("logits", logits, 2, "(B, ..., K)")
     if x.shape != logits.shape[:-1]:
@@ -70,7 +74,7 @@ def bernoulli_nll(logits: jax.Array, x: jax.Array) -> jax.Array:
     References:
       van den Oord et al. (2016), Section 5.2 (binarized MNIST, sigmoid output).
     """
-    return -bernoulli_log_likelihood(logits, x)
+    return -bernoulli_log_likelihood(_checks.float32_array("logits", logits), x)
 
 
 def _log_bin_probability(x: jax.Array, mean: jax.Array, log_scale: jax.Array) -> jax.Array:
@@ -132,9 +136,12 @@ def discretized_logistic_mixture_nll(
     * Grey (C = 1, P = 3 M): ``params[..., M:]`` reshaped to (1, 2, M): means, log-scales.
 
     Args:
-      params: (B, H, W, P) network outputs, floating point.
+      params: (B, H, W, P) network outputs, floating point (bfloat16 is cast up, see below).
       x: (B, H, W, C) images in ``[-1, 1]`` with C = 3 or 1, 8-bit values ``v`` mapped by
-        ``x = 2 v / 255 - 1`` (values are not checked).
+        ``x = 2 v / 255 - 1`` (values are not checked), floating point. ``params`` and ``x`` are
+        both cast to their common dtype, at least float32: the bins of ``x`` are 2 / 255 wide and
+        bfloat16's spacing on [0.5, 1) is 2^-8, half a bin, so the targets must never be rounded
+        to a network's lower precision.
       num_mixtures: M (keyword-only); inferred from P when None (P / 10 for RGB, P / 3 for grey).
       min_log_scale: lower clip of the log-scales (keyword-only).
 
@@ -147,8 +154,8 @@ def discretized_logistic_mixture_nll(
       and Eq. 3 / Section 2.2 (conditioning on whole pixels, linear dependence on the
       preceding channels).
     """
-    params = _checks.float_array("params", params)
-    x = _checks.float_array("x", x)
+    params = _checks.float32_array("params", params)
+    x = _checks.float32_array("x", x)
     _checks.exact_ndim("params", params, 4, "(B, H, W, P)")
     _checks.exact_ndim("x", x, 4, "(B, H, W, C)")
     channels = x.shape[-1]
@@ -174,7 +181,8 @@ def discretized_logistic_mixture_nll(
             f"{per_mixture * num_mixtures} for C = {channels}, got {size}"
         )
     min_log_scale = _checks.finite_scalar("min_log_scale", min_log_scale)
-    x = x.astype(params.dtype)
+    common = jnp.promote_types(params.dtype, x.dtype)
+    params, x = params.astype(common), x.astype(common)
 
     m = num_mixtures
     log_weights = jax.nn.log_softmax(params[..., :m], axis=-1)  # (B, H, W, M)

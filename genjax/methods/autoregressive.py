@@ -30,6 +30,10 @@ per sub-pixel, every architecture but multiscale), ``cached`` (PixelCNN only, th
 computing one position per step), ``multiscale`` (the multiscale model's parallel sampler) or
 ``auto`` (multiscale for the multiscale model, cached for PixelCNN, naive otherwise); see
 :mod:`genjax.models.sampling`.
+
+Precision (``train.compute_dtype``): the network runs in the compute dtype (its Flax ``dtype``,
+in training, evaluation and every sampler) with float32 parameters; it returns float32 logits
+or mixture parameters, and the targets, likelihoods, the loss and bits/dim are float32.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from genjax.models.sampling import (
 )
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
+from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients
 
 ARCHITECTURES = (
@@ -113,13 +118,25 @@ class AutoregressiveConfig:
 
 
 def build_model(
-    cfg: AutoregressiveConfig, shape: tuple[int, int, int], num_values: int, num_classes: int
+    cfg: AutoregressiveConfig,
+    shape: tuple[int, int, int],
+    num_values: int,
+    num_classes: int,
+    dtype=jnp.float32,
 ):
-    """The Flax module for ``cfg`` on images of ``shape`` with a ``num_values``-way softmax."""
+    """The Flax module for ``cfg`` on images of ``shape`` with a ``num_values``-way softmax.
+
+    ``dtype`` is the module's computation dtype (``train.compute_dtype``); its parameters and
+    outputs are float32 whatever ``dtype``.
+    """
     c = shape[-1]
     out = "bernoulli" if cfg.likelihood == "bernoulli" else "categorical"
     common = dict(
-        color_channels=c, output=out, num_values=num_values, output_features=cfg.output_features
+        color_channels=c,
+        output=out,
+        num_values=num_values,
+        output_features=cfg.output_features,
+        dtype=dtype,
     )
     a = cfg.architecture
     if a == "pixelcnn":
@@ -153,6 +170,7 @@ def build_model(
             cfg.dropout_rate,
             cfg.weight_norm,
             num_classes,
+            dtype=dtype,
         )
     return MultiscalePixelCNN(
         cfg.num_scales,
@@ -223,7 +241,10 @@ class AutoregressiveMethod(Method):
         _validate(cfg, config, data)
         self.num_values = 2**data.num_bits if cfg.likelihood == "categorical" else 256
         self.num_classes = (data.num_classes or 0) if cfg.conditional else 0
-        self.module = build_model(cfg, data.shape, self.num_values, self.num_classes)
+        # One module, in the compute dtype, for training, evaluation and sampling.
+        self.module = build_model(
+            cfg, data.shape, self.num_values, self.num_classes, compute_dtype(config)
+        )
         self.tx = make_optimizer(config.optim, config.train.num_steps)
         self._nll = jax.jit(self.nll)
         self._samplers: dict = {}

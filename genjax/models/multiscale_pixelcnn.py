@@ -22,6 +22,9 @@ The upsampler reads the earlier groups of its scale as a space-to-depth stack
 conditioning network (and its sizes) differs, this keeps its interface and dependency
 structure.
 
+Precision: the modules' ``dtype`` (float32 or bfloat16) is that of their convolutions and
+activations; parameters and every returned logit are float32.
+
 References:
   Reed, van den Oord, Kalchbrenner, Gomez Colmenarejo, Wang, Chen, Belov & de Freitas,
   "Parallel Multiscale Autoregressive Density Estimation", ICML 2017, arXiv:1703.03664,
@@ -30,7 +33,7 @@ References:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -39,6 +42,7 @@ import jax.numpy as jnp
 from genjax.models.pixelcnn import (
     GatedPixelCNN,
     MaskedConv2D,
+    as_float32,
     check_output,
     validate_images,
     validate_labels,
@@ -122,7 +126,8 @@ class GroupUpsampler(nn.Module):
     (ReLU, 3x3 conv, ReLU, 3x3 conv); a 1x1 layer then adds a type-A channel-masked 1x1 conv
     of the group's own values ``target`` (B, h, w, C), so that channel c of a pixel sees that
     pixel's channels < c and nothing else of the group; a type-B masked 1x1 conv gives the
-    logits (B, h, w, C, num_values) or (B, h, w, C).
+    logits (B, h, w, C, num_values) or (B, h, w, C), computed in ``dtype`` and returned in
+    float32.
     """
 
     features: int = 64
@@ -132,28 +137,27 @@ class GroupUpsampler(nn.Module):
     num_values: int = 256
     output_features: int = 256
     num_classes: int = 0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(
         self, known: jax.Array, target: jax.Array, labels: jax.Array | None = None
     ) -> jax.Array:
-        c, k = self.color_channels, self.num_values
-        f = nn.Conv(self.features, (3, 3), name="context_in")(known)
+        c, k, dt = self.color_channels, self.num_values, self.dtype
+        f = nn.Conv(self.features, (3, 3), dtype=dt, name="context_in")(known)
         if self.num_classes > 0:
-            f = (
-                f
-                + nn.Embed(self.num_classes, self.features, name="label_embedding")(labels)[
-                    :, None, None
-                ]
-            )
+            embed = nn.Embed(self.num_classes, self.features, dtype=dt, name="label_embedding")
+            f = f + embed(labels)[:, None, None]
         for b in range(self.num_blocks):
-            r = nn.Conv(self.features, (3, 3), name=f"block{b}_conv1")(nn.relu(f))
-            f = f + nn.Conv(self.features, (3, 3), name=f"block{b}_conv2")(nn.relu(r))
-        h = nn.Dense(self.output_features, name="context_out")(nn.relu(f))
+            r = nn.Conv(self.features, (3, 3), dtype=dt, name=f"block{b}_conv1")(nn.relu(f))
+            f = f + nn.Conv(self.features, (3, 3), dtype=dt, name=f"block{b}_conv2")(nn.relu(r))
+        h = nn.Dense(self.output_features, dtype=dt, name="context_out")(nn.relu(f))
         if c > 1:
-            h = h + MaskedConv2D(self.output_features, (1, 1), "A", c, name="channels_in")(target)
+            h = h + MaskedConv2D(
+                self.output_features, (1, 1), "A", c, dtype=dt, name="channels_in"
+            )(target)
         n = c * k if self.output == "categorical" else c
-        out = MaskedConv2D(n, (1, 1), "B", c, name="logits")(nn.relu(h))
+        out = as_float32(MaskedConv2D(n, (1, 1), "B", c, dtype=dt, name="logits")(nn.relu(h)))
         return out.reshape(*out.shape[:3], c, k) if self.output == "categorical" else out
 
 
@@ -173,6 +177,8 @@ class MultiscalePixelCNN(nn.Module):
       base_features, base_layers: of the base Gated PixelCNN.
       features, num_blocks, output_features: of each upsampler.
       num_classes: 0, or the number of labels for class-conditional models.
+      dtype: computation dtype (float32 or bfloat16) of the base model and the upsamplers;
+        parameters and every returned logit are float32.
 
     References:
       Reed et al. (2017), Section 3.
@@ -188,6 +194,7 @@ class MultiscalePixelCNN(nn.Module):
     num_blocks: int = 2
     output_features: int = 256
     num_classes: int = 0
+    dtype: Any = jnp.float32
 
     def setup(self):
         check_output(self.output, self.num_values)
@@ -197,6 +204,7 @@ class MultiscalePixelCNN(nn.Module):
             num_values=self.num_values,
             output_features=self.output_features,
             num_classes=self.num_classes,
+            dtype=self.dtype,
         )
         self.base = GatedPixelCNN(self.base_features, self.base_layers, **common)
         self.upsamplers = [

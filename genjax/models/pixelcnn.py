@@ -18,6 +18,11 @@ belonging to colour ``g``; :func:`causal_mask` builds the masks that enforce thi
 
 NaNs in ``x`` are not checked (that would need the values, unavailable under ``jit``).
 
+Precision: every module has a Flax ``dtype`` attribute, the dtype of its activations and
+convolutions (``train.compute_dtype``: float32 by default, bfloat16 for mixed precision).
+Parameters are float32 whatever ``dtype`` (kernels are cast to ``dtype`` where they are used)
+and the output logits are returned in float32, so the likelihoods are computed in float32.
+
 References:
   van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural Networks", ICML 2016,
   arXiv:1601.06759 (2016b).
@@ -26,6 +31,8 @@ References:
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -132,6 +139,11 @@ def causal_mask(
     return mask
 
 
+def as_float32(x: jax.Array) -> jax.Array:
+    """``x`` cast up to at least float32 (bfloat16 -> float32): outputs that feed a likelihood."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def down_shift(x: jax.Array) -> jax.Array:
     """Shifts a (B, H, W, F) map down by one row (zeros enter at the top)."""
     return jnp.pad(x, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
@@ -146,6 +158,9 @@ class MaskedConv2D(nn.Module):
       mask_type: "A" (excludes the current sub-pixel) or "B" (includes it).
       color_channels: C, colour groups of the raster/R->G->B ordering.
       num_gates: the output is ``num_gates`` stacked gates (split with ``jnp.split``).
+      use_bias: add a learned bias.
+      dtype: the computation dtype: ``x`` and the masked kernel are cast to it (the kernel and
+        bias parameters are float32), and so is the output.
     """
 
     features: int
@@ -154,6 +169,7 @@ class MaskedConv2D(nn.Module):
     color_channels: int = 1
     num_gates: int = 1
     use_bias: bool = True
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -166,28 +182,40 @@ class MaskedConv2D(nn.Module):
             self.num_gates,
         )
         kernel = self.param("kernel", nn.initializers.lecun_normal(), mask.shape, jnp.float32)
+        # Masked in float32, then cast: the masked weights stay exact zeros in any dtype.
         y = jax.lax.conv_general_dilated(
-            x, kernel * mask, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            x.astype(self.dtype),
+            (kernel * mask).astype(self.dtype),
+            (1, 1),
+            "SAME",
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+            bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+            y = y + bias.astype(self.dtype)
         return y
 
 
 class OutputHead(nn.Module):
-    """ReLU, 1x1 masked conv (B), ReLU, 1x1 masked conv (B) to the output logits (PixelRNN Table 1)."""
+    """ReLU, 1x1 masked conv (B), ReLU, 1x1 masked conv (B) to the output logits (PixelRNN Table 1).
+
+    Computes in ``dtype``; the logits are returned in float32 (they feed the likelihood).
+    """
 
     color_channels: int
     output: str = "categorical"
     num_values: int = 256
     features: int = 1024
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, h: jax.Array) -> jax.Array:
-        c, k = self.color_channels, self.num_values
-        h = nn.relu(MaskedConv2D(self.features, (1, 1), "B", c, name="hidden")(nn.relu(h)))
+        c, k, dt = self.color_channels, self.num_values, self.dtype
+        h = nn.relu(
+            MaskedConv2D(self.features, (1, 1), "B", c, dtype=dt, name="hidden")(nn.relu(h))
+        )
         n = c * k if self.output == "categorical" else c
-        out = MaskedConv2D(n, (1, 1), "B", c, name="logits")(h)
+        out = as_float32(MaskedConv2D(n, (1, 1), "B", c, dtype=dt, name="logits")(h))
         return out.reshape(*out.shape[:3], c, k) if self.output == "categorical" else out
 
 
@@ -206,6 +234,8 @@ class PixelCNN(nn.Module):
       num_values: softmax size (256 for 8-bit data).
       output_features: width of the hidden 1x1 output layer (1024 in the paper).
       kernel_size, first_kernel_size: of the blocks' masked convs (3) and of the first layer (7).
+      dtype: computation dtype (float32 or bfloat16); parameters and the returned logits are
+        float32.
 
     References:
       van den Oord et al. (2016b), Sections 3.4-3.5, Figure 5 and Table 1.
@@ -219,6 +249,7 @@ class PixelCNN(nn.Module):
     output_features: int = 1024
     kernel_size: int = 3
     first_kernel_size: int = 7
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -226,15 +257,17 @@ class PixelCNN(nn.Module):
         validate_images(x, channels=c)
         check_output(self.output, self.num_values)
         check_features("features", self.features, c)
-        k0, k = self.first_kernel_size, self.kernel_size
-        h = MaskedConv2D(2 * self.features, (k0, k0), "A", c, name="input_conv")(x)
+        k0, k, f, dt = self.first_kernel_size, self.kernel_size, self.features, self.dtype
+        h = MaskedConv2D(2 * f, (k0, k0), "A", c, dtype=dt, name="input_conv")(x)
         for b in range(self.num_blocks):
-            r = MaskedConv2D(self.features, (1, 1), "B", c, name=f"block{b}_reduce")(nn.relu(h))
-            r = MaskedConv2D(self.features, (k, k), "B", c, name=f"block{b}_conv")(nn.relu(r))
-            h = h + MaskedConv2D(2 * self.features, (1, 1), "B", c, name=f"block{b}_expand")(
+            r = MaskedConv2D(f, (1, 1), "B", c, dtype=dt, name=f"block{b}_reduce")(nn.relu(h))
+            r = MaskedConv2D(f, (k, k), "B", c, dtype=dt, name=f"block{b}_conv")(nn.relu(r))
+            h = h + MaskedConv2D(2 * f, (1, 1), "B", c, dtype=dt, name=f"block{b}_expand")(
                 nn.relu(r)
             )
-        return OutputHead(c, self.output, self.num_values, self.output_features, name="head")(h)
+        return OutputHead(
+            c, self.output, self.num_values, self.output_features, self.dtype, name="head"
+        )(h)
 
 
 class GatedPixelCNN(nn.Module):
@@ -255,6 +288,8 @@ class GatedPixelCNN(nn.Module):
       color_channels, output, num_values, output_features: as in :class:`PixelCNN`.
       num_classes: 0 for an unconditional model, else the number of labels.
       embed_features: size of the label embedding h.
+      dtype: computation dtype (float32 or bfloat16); parameters and the returned logits are
+        float32.
 
     Call: ``apply(variables, x, labels)`` with labels (B,) int when ``num_classes > 0``.
 
@@ -272,10 +307,11 @@ class GatedPixelCNN(nn.Module):
     first_kernel_size: int = 7
     num_classes: int = 0
     embed_features: int = 32
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None) -> jax.Array:
-        c, p = self.color_channels, self.features
+        c, p, dt = self.color_channels, self.features, self.dtype
         validate_images(x, channels=c)
         validate_labels(labels, x.shape[0], self.num_classes)
         check_output(self.output, self.num_values)
@@ -288,34 +324,42 @@ class GatedPixelCNN(nn.Module):
                 raise ValueError(f"{name} must be odd and positive, got {size}")
         cond = None
         if self.num_classes > 0:
-            cond = nn.Embed(self.num_classes, self.embed_features, name="label_embedding")(labels)
+            cond = nn.Embed(
+                self.num_classes, self.embed_features, dtype=dt, name="label_embedding"
+            )(labels)
 
         def gate(pre, layer, stack):
             if cond is not None:  # V_f^T h and V_g^T h, broadcast over positions.
                 pre = (
                     pre
-                    + nn.Dense(2 * p, use_bias=False, name=f"{stack}{layer}_cond")(cond)[
+                    + nn.Dense(2 * p, use_bias=False, dtype=dt, name=f"{stack}{layer}_cond")(cond)[
                         :, None, None
                     ]
                 )
             a, b = jnp.split(pre, 2, axis=-1)
             return jnp.tanh(a) * nn.sigmoid(b)
 
-        v, h = x, x
+        v = h = x.astype(dt)
         for layer in range(self.num_layers):
             k = self.first_kernel_size if layer == 0 else self.kernel_size
             pad = k // 2
             v_pre = nn.Conv(
-                2 * p, (pad + 1, k), padding=((pad, 0), (pad, pad)), name=f"vertical{layer}"
+                2 * p,
+                (pad + 1, k),
+                padding=((pad, 0), (pad, pad)),
+                dtype=dt,
+                name=f"vertical{layer}",
             )(v)
             # Shifted down one row, the vertical stack only sees rows strictly above.
-            link = nn.Conv(2 * p, (1, 1), name=f"vertical_to_horizontal{layer}")(down_shift(v_pre))
+            link = nn.Conv(2 * p, (1, 1), dtype=dt, name=f"vertical_to_horizontal{layer}")(
+                down_shift(v_pre)
+            )
             h_pre = MaskedConv2D(
-                2 * p, (1, k), "A" if layer == 0 else "B", c, 2, name=f"horizontal{layer}"
+                2 * p, (1, k), "A" if layer == 0 else "B", c, 2, dtype=dt, name=f"horizontal{layer}"
             )(h)
             v = gate(v_pre, layer, "vertical")
-            out = MaskedConv2D(p, (1, 1), "B", c, name=f"horizontal{layer}_out")(
+            out = MaskedConv2D(p, (1, 1), "B", c, dtype=dt, name=f"horizontal{layer}_out")(
                 gate(h_pre + link, layer, "horizontal")
             )
             h = out if layer == 0 else h + out
-        return OutputHead(c, self.output, self.num_values, self.output_features, name="head")(h)
+        return OutputHead(c, self.output, self.num_values, self.output_features, dt, name="head")(h)

@@ -19,6 +19,10 @@ Weight normalization (Salimans & Kingma 2016) is optional and without the data-d
 initialization of the reference code; dropout (Sec. 2.5) is active only with ``train=True``
 and then needs ``rngs={"dropout": key}``.
 
+Precision: every module's ``dtype`` (float32 or bfloat16) is that of its convolutions, dense
+layers and activations; parameters (and the weight normalization of float32 kernels) stay
+float32 and the mixture parameters are returned in float32 for the likelihood.
+
 References:
   Salimans, Karpathy, Chen & Kingma, "PixelCNN++: Improving the PixelCNN with Discretized
   Logistic Mixture Likelihood and Other Modifications", ICLR 2017, arXiv:1701.05517.
@@ -26,11 +30,13 @@ References:
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genjax.models.pixelcnn import down_shift, validate_images, validate_labels
+from genjax.models.pixelcnn import as_float32, down_shift, validate_images, validate_labels
 
 
 def right_shift(x: jax.Array) -> jax.Array:
@@ -44,6 +50,12 @@ def concat_elu(x: jax.Array) -> jax.Array:
 
 
 def _maybe_weight_norm(layer: nn.Module, weight_norm: bool) -> nn.Module:
+    """``layer`` weight-normalized, or as is.
+
+    The ``WeightNorm`` keeps its default ``dtype=None``: the norm is taken on the float32 kernel
+    and the layer casts the result to its own ``dtype``. (A bfloat16 ``WeightNorm`` would also
+    store its bfloat16 output as the parameter at ``init``.)
+    """
     return nn.WeightNorm(layer) if weight_norm else layer
 
 
@@ -59,13 +71,21 @@ class ShiftedConv(nn.Module):
     shift: str = "down"
     strides: int = 1
     weight_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kh, kw = self.kernel_size
         cols = ((kw - 1) // 2, (kw - 1) // 2) if self.shift == "down" else (kw - 1, 0)
         x = jnp.pad(x, ((0, 0), (kh - 1, 0), cols, (0, 0)))
-        conv = nn.Conv(self.features, (kh, kw), strides=self.strides, padding="VALID", name="conv")
+        conv = nn.Conv(
+            self.features,
+            (kh, kw),
+            strides=self.strides,
+            padding="VALID",
+            dtype=self.dtype,
+            name="conv",
+        )
         return _maybe_weight_norm(conv, self.weight_norm)(x)
 
 
@@ -80,13 +100,19 @@ class ShiftedConvTranspose(nn.Module):
     kernel_size: tuple[int, int]
     shift: str = "down"
     weight_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         _, height, width, _ = x.shape
         kw = self.kernel_size[1]
         conv = nn.ConvTranspose(
-            self.features, tuple(self.kernel_size), strides=(2, 2), padding="VALID", name="conv"
+            self.features,
+            tuple(self.kernel_size),
+            strides=(2, 2),
+            padding="VALID",
+            dtype=self.dtype,
+            name="conv",
         )
         y = _maybe_weight_norm(conv, self.weight_norm)(x)
         left = (kw - 1) // 2 if self.shift == "down" else 0
@@ -103,24 +129,26 @@ class GatedResnet(nn.Module):
     shift: str = "down"
     dropout_rate: float = 0.5
     weight_norm: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, aux=None, cond=None, *, train: bool = False):
-        features = x.shape[-1]
+        features, wn, dt = x.shape[-1], self.weight_norm, self.dtype
         kernel = (2, 3) if self.shift == "down" else (2, 2)
-        h = ShiftedConv(features, kernel, self.shift, weight_norm=self.weight_norm, name="conv_in")(
+        h = ShiftedConv(features, kernel, self.shift, weight_norm=wn, dtype=dt, name="conv_in")(
             concat_elu(x)
         )
         if aux is not None:
-            h = h + _maybe_weight_norm(nn.Dense(features, name="nin_aux"), self.weight_norm)(
+            h = h + _maybe_weight_norm(nn.Dense(features, dtype=dt, name="nin_aux"), wn)(
                 concat_elu(aux)
             )
         h = nn.Dropout(self.dropout_rate, deterministic=not train)(concat_elu(h))
         h = ShiftedConv(
-            2 * features, kernel, self.shift, weight_norm=self.weight_norm, name="conv_out"
+            2 * features, kernel, self.shift, weight_norm=wn, dtype=dt, name="conv_out"
         )(h)
         if cond is not None:
-            h = h + nn.Dense(2 * features, use_bias=False, name="cond")(cond)[:, None, None]
+            cond_dense = nn.Dense(2 * features, use_bias=False, dtype=dt, name="cond")
+            h = h + cond_dense(cond)[:, None, None]
         a, b = jnp.split(h, 2, axis=-1)
         return x + a * nn.sigmoid(b)
 
@@ -137,6 +165,8 @@ class PixelCNNPlusPlus(nn.Module):
       dropout_rate: dropout inside each gated resnet (0.5 for CIFAR-10), used when ``train``.
       weight_norm: weight-normalized convolutions and 1x1 layers (Salimans & Kingma 2016).
       num_classes: 0 (unconditional) or the number of labels for class-conditional models.
+      dtype: computation dtype (float32 or bfloat16); parameters and the returned mixture
+        parameters are float32.
 
     Call: ``apply(variables, x, labels=None, train=False, rngs={"dropout": key})``.
 
@@ -150,6 +180,7 @@ class PixelCNNPlusPlus(nn.Module):
     dropout_rate: float = 0.5
     weight_norm: bool = True
     num_classes: int = 0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(
@@ -169,31 +200,30 @@ class PixelCNNPlusPlus(nn.Module):
                 f"need num_mixtures >= 1, num_resnet >= 1, 0 <= dropout_rate < 1; got {self.num_mixtures}, "
                 f"{self.num_resnet}, {self.dropout_rate}"
             )
-        f, wn = self.features, self.weight_norm
+        f, wn, dt = self.features, self.weight_norm, self.dtype
         cond = None
         if self.num_classes > 0:
-            cond = jax.nn.one_hot(labels, self.num_classes)
+            cond = jax.nn.one_hot(labels, self.num_classes, dtype=dt)
 
         def block(shift, name):
-            return GatedResnet(shift, self.dropout_rate, wn, name=name)
+            return GatedResnet(shift, self.dropout_rate, wn, dt, name=name)
 
         # A channel of ones lets the network tell the zero padding from black pixels.
+        x = x.astype(dt)
         xp = jnp.concatenate([x, jnp.ones((batch, height, width, 1), x.dtype)], axis=-1)
-        u = [down_shift(ShiftedConv(f, (2, 3), "down", weight_norm=wn, name="u_init")(xp))]
+        u = [down_shift(ShiftedConv(f, (2, 3), "down", 1, wn, dt, name="u_init")(xp))]
         ul = [
-            down_shift(ShiftedConv(f, (1, 3), "down", weight_norm=wn, name="ul_init_up")(xp))
-            + right_shift(
-                ShiftedConv(f, (2, 1), "down_right", weight_norm=wn, name="ul_init_left")(xp)
-            )
+            down_shift(ShiftedConv(f, (1, 3), "down", 1, wn, dt, name="ul_init_up")(xp))
+            + right_shift(ShiftedConv(f, (2, 1), "down_right", 1, wn, dt, name="ul_init_left")(xp))
         ]
         for level in range(3):  # up pass
             for r in range(self.num_resnet):
                 u.append(block("down", f"up{level}_u{r}")(u[-1], cond=cond, train=train))
                 ul.append(block("down_right", f"up{level}_ul{r}")(ul[-1], u[-1], cond, train=train))
             if level < 2:
-                u.append(ShiftedConv(f, (2, 3), "down", 2, wn, name=f"down{level}_u")(u[-1]))
+                u.append(ShiftedConv(f, (2, 3), "down", 2, wn, dt, name=f"down{level}_u")(u[-1]))
                 ul.append(
-                    ShiftedConv(f, (2, 2), "down_right", 2, wn, name=f"down{level}_ul")(ul[-1])
+                    ShiftedConv(f, (2, 2), "down_right", 2, wn, dt, name=f"down{level}_ul")(ul[-1])
                 )
 
         hu, hul = u.pop(), ul.pop()
@@ -204,11 +234,13 @@ class PixelCNNPlusPlus(nn.Module):
                     hul, jnp.concatenate([hu, ul.pop()], axis=-1), cond, train=train
                 )
             if level < 2:
-                hu = ShiftedConvTranspose(f, (2, 3), "down", wn, name=f"upsample{level}_u")(hu)
-                hul = ShiftedConvTranspose(f, (2, 2), "down_right", wn, name=f"upsample{level}_ul")(
-                    hul
-                )
+                hu = ShiftedConvTranspose(f, (2, 3), "down", wn, dt, name=f"upsample{level}_u")(hu)
+                hul = ShiftedConvTranspose(
+                    f, (2, 2), "down_right", wn, dt, name=f"upsample{level}_ul"
+                )(hul)
         assert not u and not ul, "every up-pass activation is used once"
         per_mixture = 10 if channels == 3 else 3
-        head = _maybe_weight_norm(nn.Dense(per_mixture * self.num_mixtures, name="head"), wn)
-        return head(nn.elu(hul))
+        head = _maybe_weight_norm(
+            nn.Dense(per_mixture * self.num_mixtures, dtype=dt, name="head"), wn
+        )
+        return as_float32(head(nn.elu(hul)))

@@ -24,6 +24,12 @@ discretized distribution, edge bins included).
   image naively, then every pixel group of every scale in parallel, ``b^2 C + 3 S C``
   sequential network evaluations for a ``b x b`` base and S upscalings.
 
+Precision: a network may compute in bfloat16 (its ``dtype``, ``train.compute_dtype``); its
+logits (float32 from the genjax modules, or any float dtype from a caller's function) are
+cast up to at least float32 before every draw, so the noise, the comparisons and the logistic
+inverse CDF run in float32 and the drawn values are exact integers whatever the network's dtype.
+The cached sampler computes its activations in ``model.dtype``, like the module.
+
 References:
   van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural Networks", ICML 2016.
   Salimans, Karpathy, Chen & Kingma, "PixelCNN++", ICLR 2017, Eq. 2 and Section 2.2.
@@ -45,7 +51,7 @@ from genjax.models.multiscale_pixelcnn import (
     known_groups,
     multiscale_groups,
 )
-from genjax.models.pixelcnn import PixelCNN, causal_mask
+from genjax.models.pixelcnn import PixelCNN, as_float32, causal_mask
 
 LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture")
 _LOGISTIC_BINS = 256  # the discretized logistic mixture is over 8-bit values
@@ -79,12 +85,14 @@ def network_input(values: jax.Array, likelihood: str, num_values: int = 256) -> 
 
 def draw_bernoulli(key: jax.Array, logits: jax.Array) -> jax.Array:
     """``1[logit(u) < logits]`` with ``u ~ U[0, 1)``: Bernoulli(sigmoid(logits)) draws, int32."""
+    logits = as_float32(jnp.asarray(logits))
     u = jax.random.uniform(key, logits.shape)
     return (jnp.log(u) - jnp.log1p(-u) < logits).astype(jnp.int32)
 
 
 def draw_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
     """Gumbel-max: ``argmax_k(logits_k + g_k)``, ``g`` standard Gumbel; logits (..., K) -> (...)."""
+    logits = as_float32(jnp.asarray(logits))
     return jnp.argmax(logits + jax.random.gumbel(key, logits.shape), axis=-1).astype(jnp.int32)
 
 
@@ -99,8 +107,10 @@ def draw_logistic_mixture(
     component ``k`` is drawn by Gumbel-max; channel c is ``mu_c + s_c logit(u_c)`` rounded to its
     bin ``v = round((x + 1) 255 / 2)`` clipped to 0..255 (so the edge bins take the tails), with
     ``mu_g = m_g + alpha x_r`` and ``mu_b = m_b + beta x_r + gamma x_g`` on the *discretized*
-    ``x_r, x_g`` (Salimans et al. 2017, Eq. 2 and Section 2.2).
+    ``x_r, x_g`` (Salimans et al. 2017, Eq. 2 and Section 2.2). ``params`` of a lower precision
+    are cast to float32 first: bfloat16's spacing near 1 (2^-7) is a whole 8-bit bin (2 / 255).
     """
+    params = as_float32(jnp.asarray(params))
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3 for the logistic mixture, got {channels}")
     per_mixture = 10 if channels == 3 else 3
@@ -187,7 +197,8 @@ def cached_pixelcnn_sample(
     A step thus costs one position of every layer instead of the whole image: O(N) instead of
     O(N^2) for N sub-pixels. The position is recomputed for each of its C channels, since the
     features of colour group g at ``(i, j)`` read channels ``< g`` of the pixel; after the last
-    channel the caches hold exactly the teacher-forced activations at ``(i, j)``.
+    channel the caches hold exactly the teacher-forced activations at ``(i, j)``. Kernels, canvas
+    and caches are in ``model.dtype`` (the module's computation dtype), the logits in float32.
 
     Args:
       model: the :class:`PixelCNN` whose ``variables`` these are.
@@ -205,14 +216,14 @@ def cached_pixelcnn_sample(
     if c != model.color_channels:
         raise ValueError(f"shape must have C = color_channels = {c}, got {tuple(shape)}")
     params = variables["params"]
-    k0, k, f = model.first_kernel_size, model.kernel_size, model.features
+    k0, k, f, dtype = model.first_kernel_size, model.kernel_size, model.features, model.dtype
 
     def masked(name, size, n_in, n_out):  # masked kernel (size, size, in, out) and bias
         layer = params
         for part in name.split("/"):
             layer = layer[part]
         mask = causal_mask((size, size), n_in, n_out, "A" if name == "input_conv" else "B", c)
-        return layer["kernel"] * mask, layer["bias"]
+        return (layer["kernel"] * mask).astype(dtype), layer["bias"].astype(dtype)
 
     def dense(name, n_in, n_out):
         kernel, bias = masked(name, 1, n_in, n_out)
@@ -248,23 +259,24 @@ def cached_pixelcnn_sample(
             cache = jax.lax.dynamic_update_slice(cache, r[:, None, None], (0, i + p, j + p, 0))
             new_caches.append(cache)
             hid = hid + expand(jax.nn.relu(window_conv(cache, i, j, kernel, p, bias)))
-        out = head_out(jax.nn.relu(head_hidden(jax.nn.relu(hid))))
+        out = as_float32(head_out(jax.nn.relu(head_hidden(jax.nn.relu(hid)))))
         k_t = jax.random.fold_in(key, t)
         if likelihood == "categorical":
             v = draw_categorical(k_t, out.reshape(b, c, model.num_values)[:, ch])
         else:
             v = draw_bernoulli(k_t, out[:, ch])
         x = network_input(v, likelihood, model.num_values)
-        canvas = canvas.at[:, i + p0, j + p0, ch].set(x)
+        canvas = canvas.at[:, i + p0, j + p0, ch].set(x.astype(dtype))
         return canvas, new_caches, values.at[:, i, j, ch].set(v)
 
     zeros = jnp.zeros((b, h, w, c), jnp.int32)
     # 'SAME' zero padding outside the image; unsampled pixels hold the input of value 0 (as in
     # naive_sample's canvas), though the masks never let a step read them.
     canvas = jnp.pad(
-        network_input(zeros, likelihood, model.num_values), ((0, 0), (p0, p0), (p0, p0), (0, 0))
+        network_input(zeros, likelihood, model.num_values).astype(dtype),
+        ((0, 0), (p0, p0), (p0, p0), (0, 0)),
     )
-    caches = [jnp.zeros((b, h + 2 * p, w + 2 * p, f), jnp.float32) for _ in blocks]
+    caches = [jnp.zeros((b, h + 2 * p, w + 2 * p, f), dtype) for _ in blocks]
     _, _, values = jax.lax.fori_loop(0, h * w * c, body, (canvas, caches, zeros))
     return values
 
