@@ -258,3 +258,61 @@ def test_history_pool_of_size_zero_returns_its_input():
 def test_history_pool_bad_input(call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         call()
+
+
+# -- mixed precision: bfloat16 inputs (train.compute_dtype=bfloat16) -----------------------------
+
+
+def test_losses_compute_bfloat16_inputs_in_float32():
+    rng = np.random.default_rng(5)
+    real = f32(rng.uniform(-1, 1, size=(4, 3, 3, 2)))
+    other = f32(rng.uniform(-1, 1, size=(4, 3, 3, 2))).astype(jnp.bfloat16)
+    third = f32(rng.uniform(-1, 1, size=(4, 3, 3, 2))).astype(jnp.bfloat16)
+    logits = f32(rng.normal(size=(4, 5)) * 3).astype(jnp.bfloat16)
+    up = lambda v: v.astype(jnp.float32)  # exact: every bfloat16 is a float32
+    for loss in (cycle_consistency_loss, identity_loss):
+        for a, b in ((real, other), (other, third)):  # float32 with bfloat16; both bfloat16
+            got = loss(a, b)
+            assert got.dtype == jnp.float32
+            # The same float32 computation on the upcast values: reduced in float32, not in
+            # bfloat16 (whose sum of 72 terms near 1 would be off by up to 2**-8 relatively).
+            np.testing.assert_array_equal(got, loss(up(a), up(b)))
+    labels = jnp.array([0, 4, 2, 2])
+    got = domain_classification_loss(logits, labels, multi_label=False)
+    assert got.dtype == jnp.float32
+    np.testing.assert_array_equal(
+        got, domain_classification_loss(logits.astype(jnp.float32), labels, multi_label=False))
+    targets = jax.nn.one_hot(labels, 5)
+    got = domain_classification_loss(logits, targets, multi_label=True)
+    assert got.dtype == jnp.float32
+    np.testing.assert_array_equal(
+        got, domain_classification_loss(logits.astype(jnp.float32), targets, multi_label=True))
+    grad = jax.grad(lambda v: cycle_consistency_loss(real, v))(other)
+    assert grad.dtype == jnp.bfloat16 and bool(jnp.all(jnp.isfinite(grad)))
+
+
+def test_history_pool_stores_bfloat16_images_in_float32():
+    size, pool = 5, history_pool_init(5, (2, 2, 1))
+    stored, count = np.zeros((5, 2, 2, 1), np.float32), 0
+    query = jax.jit(history_pool_query)
+    rng = np.random.default_rng(6)
+    for step in range(4):  # fills the pool in the 2nd call, then swaps
+        images = jnp.asarray(rng.normal(size=(3, 2, 2, 1)), jnp.bfloat16)
+        key = jax.random.key(step)
+        pool, got = query(pool, images, key)
+        assert pool["images"].dtype == got.dtype == jnp.float32  # the pool keeps its dtype
+        expected_images = np.asarray(images, np.float32)  # cast up exactly on insertion
+        stored, count, expected = _reference_pool(stored, count, expected_images, key, size, 0.5)
+        np.testing.assert_array_equal(np.asarray(got), expected)
+        np.testing.assert_array_equal(np.asarray(pool["images"]), stored)
+        assert int(pool["count"]) == count
+    # Mixed dtypes promote to a common float dtype of at least float32: a bfloat16 pool given
+    # float32 images (or bfloat16 ones) comes back float32, as does an empty pool's input.
+    small = history_pool_init(2, (2,), dtype=jnp.bfloat16)
+    for images in (jnp.ones((3, 2)), jnp.ones((3, 2), jnp.bfloat16)):
+        new, out = history_pool_query(small, images, jax.random.key(0))
+        assert new["images"].dtype == out.dtype == jnp.float32
+    new, out = history_pool_query(history_pool_init(0, (2,)), jnp.full((3, 2), 0.5, jnp.bfloat16),
+                                  jax.random.key(0))
+    assert out.dtype == jnp.float32 and new["images"].dtype == jnp.float32
+    np.testing.assert_array_equal(out, np.full((3, 2), 0.5, np.float32))

@@ -316,3 +316,177 @@ def test_domain_b_dataset_with_views_is_refused():
 @pytest.mark.slow  # compiles the two-dataset CycleGAN step twice
 def test_cyclegan_two_splits_resumes_exactly(tmp_path):
     _resume_matches_a_straight_run(load_config("cyclegan_digits", TINY + TWO_SPLITS), tmp_path)
+
+
+# -- mixed precision: train.compute_dtype=bfloat16 ----------------------------------------------
+# Tolerance, from bfloat16's 8-bit significand: one rounding to bfloat16 changes a value by at
+# most u = 2**-8 relatively, and to first order the relative errors of a chain of roundings add.
+# In the TINY models a generator rounds 7 times (its input; the kernel and the output of each of
+# its two 7x7 convolutions; the instance norm's output; tanh) and a discriminator at most 10 times
+# (its input; the kernel and the output of each of its three convolutions; two leaky ReLUs;
+# CycleGAN's instance norm), 9 on a generator's output (already a bfloat16 value). The longest
+# chains behind the compared losses are thus D(G(x)), 16 roundings; F(G(x)) and G(G(x, c'), c),
+# 13; StarGAN's penalty norm ||grad D(x_hat)||, 8 (three kernels, five in the backward pass).
+# Every network output (image, score, logit, input gradient) carries a relative error of at most
+# 16 u = 1/16, and so do the losses that are float32 means of well-conditioned functions of them
+# (L1 distances to real images, squared distances to the 0/1 targets, cross-entropies near
+# log K). Gradients with respect to the parameters take more roundings (the backward pass), so
+# they are checked for dtype and finiteness only.
+BF16_ROUNDINGS = 16
+RTOL_BF16 = BF16_ROUNDINGS * 2.0**-8  # = 0.0625
+
+
+CYCLEGAN_OVERRIDES = ["train.batch_size=8", "model.pool_size=6", "model.domains=original,inverted"]
+STARGAN_OVERRIDES = ["model.domains=original,inverted,rot90", "model.n_critic=2",
+                     "train.batch_size=12", "model.discriminator_layers=2"]
+
+
+def _bfloat16_run(name: str, overrides: list[str]):
+    """A tiny bfloat16 trainer, its models before training (on the host) and 2 steps' metrics."""
+    trainer = Trainer(load_config(name, TINY + overrides + ["train.compute_dtype=bfloat16"]), None)
+    before = jax.device_get(trainer.state.models)  # host copy: the step donates the state
+    return trainer, before, [trainer.step() for _ in range(2)]
+
+
+@pytest.fixture(scope="module")
+def cyclegan_bf16():
+    """The cyclegan fixture's run (same seed, batches, float32 initial parameters) in bfloat16."""
+    return _bfloat16_run("cyclegan_digits", CYCLEGAN_OVERRIDES)
+
+
+@pytest.fixture(scope="module")
+def stargan_bf16():
+    """The stargan fixture's run in bfloat16."""
+    return _bfloat16_run("stargan_digits", STARGAN_OVERRIDES)
+
+
+def _sub_jaxprs(params):
+    for value in params.values():
+        for item in value if isinstance(value, tuple | list) else (value,):
+            if hasattr(item, "eqns"):
+                yield item
+            elif hasattr(getattr(item, "jaxpr", None), "eqns"):
+                yield item.jaxpr
+
+
+def _conv_dtypes(fn, *args) -> set[str]:
+    """The operand dtypes of every convolution traced by ``fn(*args)``, nested jaxprs included."""
+    found = set()
+
+    def walk(jaxpr):
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "conv_general_dilated":
+                found.update(str(v.aval.dtype) for v in eqn.invars)
+            for sub in _sub_jaxprs(eqn.params):
+                walk(sub)
+
+    walk(jax.make_jaxpr(fn)(*args).jaxpr)
+    return found
+
+
+def _float32_leaves(tree) -> bool:
+    return all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(tree))
+
+
+def test_cyclegan_bfloat16_losses_match_float32_with_the_same_params(cyclegan, cyclegan_bf16):
+    trainer, before, steps = cyclegan_bf16
+    method = trainer.method
+    assert method.generator.dtype == method.discriminator.dtype == jnp.bfloat16
+    # Step 0 of both runs evaluates every loss on the same float32 initial parameters and batch
+    # (same seed, and initialisation does not depend on dtype: test_translation_models checks
+    # it; the pools start empty, so D's fakes are the generators' own); its gradients are
+    # finite exactly when their norms are.
+    f32, b16 = cyclegan[1][0], steps[0]
+    assert set(f32) == set(b16) and f32 != b16  # the bfloat16 run computed in bfloat16
+    for key in f32:
+        assert np.isfinite(b16[key]), key
+        if key.endswith(("loss", "adversarial", "cycle", "identity")):
+            np.testing.assert_allclose(b16[key], f32[key], rtol=RTOL_BF16, err_msg=key)
+    # The losses are float32 and the gradients with respect to the float32 parameters float32;
+    # every convolution of the generators' and discriminators' updates runs in bfloat16.
+    m = before
+    g_params = (m["generator_xy"].params, m["generator_yx"].params)
+    d_params = (m["discriminator_x"].params, m["discriminator_y"].params)
+    x = method.view(trainer.train_data.images[:4], method.domains[0])
+    y = method.view(trainer.train_data.images[4:8], method.domains[1])
+    (loss, (terms, fake_x, fake_y)), grads = jax.eval_shape(
+        jax.value_and_grad(method.generator_loss, has_aux=True), g_params, d_params, x, y)
+    assert _float32_leaves((terms, fake_x, fake_y, grads))
+    assert _float32_leaves(jax.eval_shape(
+        jax.value_and_grad(method.discriminator_loss), d_params[0], x, fake_x))
+    assert _conv_dtypes(jax.grad(lambda p: method.generator_loss(p, d_params, x, y)[0]),
+                        g_params) == {"bfloat16"}
+    assert _conv_dtypes(jax.grad(method.discriminator_loss), d_params[0], x, x) == {"bfloat16"}
+
+
+def _stargan_losses(m, dtype, g, d, x, c, c_target, key):
+    """StarGAN's critic and generator terms on parameters ``g``, ``d``, and G(x, c_target);
+    checks that they and the gradients are float32 (and finite) and the convolutions ``dtype``."""
+    fake = m._generate(g, x, c_target)
+    (_, critic), d_grads = jax.jit(jax.value_and_grad(m.critic_loss, has_aux=True))(
+        d, x, fake, c, key)
+    (_, gen), g_grads = jax.jit(jax.value_and_grad(m.generator_loss, has_aux=True))(
+        g, d, x, c, c_target)
+    assert _float32_leaves((fake, critic, gen, d_grads, g_grads))
+    for grad in jax.tree.leaves((d_grads, g_grads)):
+        assert bool(jnp.all(jnp.isfinite(grad)))
+    assert _conv_dtypes(lambda p, v: jax.grad(
+        lambda q: m.critic_loss(q, x, v, c, key)[0])(p), d, fake) == {dtype}
+    assert _conv_dtypes(jax.grad(lambda p: m.generator_loss(p, d, x, c, c_target)[0]),
+                        g) == {dtype}
+    return critic, gen, fake
+
+
+def test_stargan_bfloat16_losses_match_float32_with_the_same_params(stargan_bf16):
+    trainer, before, _ = stargan_bf16
+    m16 = trainer.method
+    m32 = StarGANMethod(load_config("stargan_digits", TINY + STARGAN_OVERRIDES), DIGITS)
+    assert m16.generator.dtype == m16.discriminator.dtype == jnp.bfloat16
+    g, d = before["generator"].params, before["discriminator"].params
+    pixels = trainer.train_data.images[:6]
+    c = jnp.arange(6, dtype=jnp.int32) % 3
+    x = m32._views_of(jnp.asarray(pixels), c)
+    c_target = jax.random.permutation(jax.random.key(1), c)
+    key = jax.random.key(2)
+    critic, gen, fake_scale = {}, {}, []
+    for dtype, m in (("float32", m32), ("bfloat16", m16)):
+        critic[dtype], gen[dtype], fake = _stargan_losses(m, dtype, g, d, x, c, c_target, key)
+        fake_scale.append(float(jnp.mean(jnp.abs(m32._discriminate(d, fake)[0]))))
+    real_scale = float(jnp.mean(jnp.abs(m32._discriminate(d, x)[0])))
+    f32, b16 = critic["float32"], critic["bfloat16"]
+    assert {k: float(v) for k, v in f32.items()} != {k: float(v) for k, v in b16.items()}
+    np.testing.assert_allclose(b16["classification"], f32["classification"], rtol=RTOL_BF16)
+    # Wasserstein terms are differences of means of signed scores (near 0 at initialisation, so a
+    # relative error is meaningless there): each score is off by at most RTOL_BF16 of its size.
+    np.testing.assert_allclose(b16["adversarial"], f32["adversarial"], rtol=0,
+                               atol=RTOL_BF16 * (real_scale + max(fake_scale)))
+    # The penalty mean((n_i - 1)^2) with each norm n_i off by at most delta = RTOL_BF16 relatively
+    # moves by at most 2 delta mean(|n_i - 1| n_i) <= 2 delta sqrt(gp) (1 + sqrt(gp))
+    # (Cauchy-Schwarz, then ||n|| <= ||n - 1|| + 1 in root mean square).
+    root = float(np.sqrt(f32["gradient_penalty"]))
+    np.testing.assert_allclose(b16["gradient_penalty"], f32["gradient_penalty"], rtol=0,
+                               atol=2 * RTOL_BF16 * root * (1 + root))
+    f32, b16 = gen["float32"], gen["bfloat16"]
+    for name in ("loss", "classification", "reconstruction"):
+        np.testing.assert_allclose(b16[name], f32[name], rtol=RTOL_BF16, err_msg=name)
+    np.testing.assert_allclose(b16["adversarial"], f32["adversarial"], rtol=0,
+                               atol=RTOL_BF16 * max(fake_scale))
+
+
+@pytest.mark.parametrize("run", ["cyclegan_bf16", "stargan_bf16"])
+def test_bfloat16_training_stays_finite_and_moves_the_float32_parameters(run, request):
+    trainer, before, steps = request.getfixturevalue(run)
+    for metrics in steps:
+        _finite(metrics)
+    models = trainer.state.models
+    for key, model in models.items():
+        # Parameters, optimizer states and CycleGAN's history pools stay float32.
+        for leaf in jax.tree.leaves(model):
+            assert not jnp.issubdtype(leaf.dtype, jnp.floating) or leaf.dtype == jnp.float32
+        moved = [not np.array_equal(a, b) for a, b in zip(
+            jax.tree.leaves(before[key].params), jax.tree.leaves(model.params), strict=True)]
+        assert any(moved), key
+    # Sampling (the evaluation's translation path) runs the bfloat16 modules, returns float32.
+    samples = trainer.method.sample(trainer.state, jax.random.key(0), 4)
+    assert samples.dtype == np.float32 and samples.shape == (4, 8, 8, 1)
+    assert np.isfinite(samples).all() and samples.min() >= 0 and samples.max() <= 1

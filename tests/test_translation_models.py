@@ -116,3 +116,75 @@ def test_stargan_discriminator_has_an_adversarial_and_a_classification_head():
     assert params["params"]["classification"]["kernel"].shape == (4, 4, 4, 4)
     with pytest.raises(ValueError, match="divisible by 2\\*\\*num_layers = 16"):
         _init(StarGANDiscriminator(num_domains=2, num_layers=4), _x(s=8))
+
+
+# -- mixed precision (dtype = train.compute_dtype) ----------------------------------------------
+MODULES = {  # name: (module class, constructor arguments, extra call arguments)
+    "resnet_generator": (ResnetGenerator, dict(out_channels=1, base_features=4,
+                                               num_downsamples=1, num_blocks=1), ()),
+    "patchgan": (PatchGANDiscriminator, dict(base_features=4, num_layers=1), ()),
+    "stargan_generator": (StarGANGenerator, dict(out_channels=1, base_features=4,
+                                                 num_downsamples=1, num_blocks=1),
+                          (jax.nn.one_hot(jnp.array([0, 2, 1]), 3),)),
+    "stargan_discriminator": (StarGANDiscriminator, dict(num_domains=3, base_features=4,
+                                                         num_layers=2), ()),
+}
+
+
+def _conv_input_dtypes(fn, *args) -> set[str]:
+    jaxpr = jax.make_jaxpr(fn)(*args).jaxpr
+    found, stack = set(), [jaxpr]
+    while stack:
+        for eqn in stack.pop().eqns:
+            if eqn.primitive.name == "conv_general_dilated":
+                found.update(str(v.aval.dtype) for v in eqn.invars)
+            for value in eqn.params.values():
+                for item in value if isinstance(value, tuple | list) else (value,):
+                    sub = item if hasattr(item, "eqns") else getattr(item, "jaxpr", None)
+                    if hasattr(sub, "eqns"):
+                        stack.append(sub)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_bfloat16_modules_keep_float32_params_and_outputs(name):
+    cls, kwargs, extra = MODULES[name]
+    x = _x()
+    f32, b16 = cls(**kwargs), cls(**kwargs, dtype=jnp.bfloat16)
+    assert f32.dtype == jnp.float32  # the default computation dtype
+    # lazy_init: the initialisers without the forward pass (what init's values come from).
+    params = f32.lazy_init(jax.random.key(0), x, *extra)
+    same = b16.lazy_init(jax.random.key(0), x, *extra)
+    # The same parameter tree (names, shapes, float32, values): dtype is not a parameter.
+    assert jax.tree.structure(params) == jax.tree.structure(same)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(same), strict=True):
+        assert a.dtype == b.dtype == jnp.float32 and np.array_equal(a, b)
+    outputs = jax.tree.leaves(_apply(b16, params, x, *extra))
+    assert all(o.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(o))) for o in outputs)
+    expected = jax.tree.leaves(jax.eval_shape(f32.apply, params, x, *extra))
+    assert [o.shape for o in outputs] == [o.shape for o in expected]
+    # Every convolution computes in the module's dtype, in the forward and the backward pass;
+    # the gradients with respect to the float32 parameters are float32.
+    grad = jax.grad(lambda p, m: sum(jnp.sum(o) for o in jax.tree.leaves(m.apply(p, x, *extra))))
+    assert _conv_input_dtypes(lambda p: grad(p, b16), params) == {"bfloat16"}
+    assert _conv_input_dtypes(lambda p: grad(p, f32), params) == {"float32"}
+    grads = jax.eval_shape(lambda p: grad(p, b16), params)
+    assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_bfloat16_instance_norm_computes_its_statistics_in_float32(affine):
+    x = (3.0 * _x(b=2, s=6, c=3) + 5.0).astype(jnp.bfloat16)
+    norm = instance_norm(affine, dtype=jnp.bfloat16)
+    variables = norm.init(jax.random.key(0), x)
+    if affine:
+        assert all(v.dtype == jnp.float32 for v in jax.tree.leaves(variables))
+        variables = {"params": {"scale": jnp.array([0.5, 1.0, 2.0]),
+                                "bias": jnp.array([0.1, 0.0, -0.3])}}
+    y = norm.apply(variables, x)
+    assert y.dtype == jnp.bfloat16
+    # Bitwise the float32 normalisation of the same (bfloat16) values, rounded once at the end:
+    # statistics in bfloat16 would lose the mean of 5 against a spread of 3 to its 8-bit spacing.
+    expected = instance_norm(affine).apply(variables, x.astype(jnp.float32))
+    np.testing.assert_array_equal(np.asarray(y, np.float32),
+                                  np.asarray(expected.astype(jnp.bfloat16), np.float32))

@@ -7,6 +7,11 @@ Like the adversarial terms, each loss returns a **scalar mean**, to be minimised
 leaves the weighting (``lambda``) to the caller. The pool (:func:`history_pool_init`,
 :func:`history_pool_query`) is a pure function of arrays and a key, kept in the train state.
 
+Floating inputs of any precision are accepted (bfloat16 outputs of a network run under
+``train.compute_dtype=bfloat16``): the losses cast them up to at least float32 and compute and
+return their means in float32 (float64 stays float64). The pool stores its images in its own
+dtype (float32 by default) and casts lower-precision images up on insertion.
+
 References:
   Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent
   Adversarial Networks", ICCV 2017, arXiv:1703.10593.
@@ -21,8 +26,8 @@ from genjax.losses import _checks
 
 
 def _l1(name_a: str, a, name_b: str, b) -> jax.Array:
-    a = _checks.float_array(name_a, a)
-    b = _checks.float_array(name_b, b)
+    a = _checks.float32_array(name_a, a)
+    b = _checks.float32_array(name_b, b)
     _checks.min_ndim(name_a, a, 1, "a leading batch axis")
     _checks.same_shape(name_a, a, name_b, b)
     return jnp.mean(jnp.abs(a - b))
@@ -38,10 +43,12 @@ def cycle_consistency_loss(real: jax.Array, reconstructed: jax.Array) -> jax.Arr
 
     Args:
       real: images ``x``, shape (B, ...), floating point.
-      reconstructed: ``F(G(x))``, same shape.
+      reconstructed: ``F(G(x))``, same shape, floating point (any float dtype: both are cast
+        up to at least float32).
 
     Returns:
-      Scalar mean absolute difference (in the units of the images, e.g. ``[-1, 1]``).
+      Scalar mean absolute difference (in the units of the images, e.g. ``[-1, 1]``), at
+      least float32.
 
     References:
       Zhu et al. (2017), Eq. 2 and Eq. 3 (full objective).
@@ -57,10 +64,10 @@ def identity_loss(real: jax.Array, mapped: jax.Array) -> jax.Array:
 
     Args:
       real: images ``y`` of the generator's *target* domain, shape (B, ...), floating point.
-      mapped: ``G(y)``, same shape.
+      mapped: ``G(y)``, same shape, floating point (both cast up to at least float32).
 
     Returns:
-      Scalar mean absolute difference.
+      Scalar mean absolute difference, at least float32.
 
     References:
       Zhu et al. (2017), Section 5.2 ("photo generation from paintings", identity loss of
@@ -85,13 +92,13 @@ def domain_classification_loss(
       cross-entropy ``-log softmax(l)[c]``.
 
     Args:
-      logits: (B, K) classifier logits, floating point.
+      logits: (B, K) classifier logits, floating point (cast up to at least float32).
       labels: (B, K) targets in ``{0, 1}`` (float, int or bool) if ``multi_label``, else (B,)
         integer domain indices in ``[0, K)`` (values are not checked).
       multi_label: which of the two forms above (keyword-only, required: there is no default).
 
     Returns:
-      Scalar loss in nats, minimised by the player it is given to.
+      Scalar loss in nats (at least float32), minimised by the player it is given to.
 
     References:
       Choi et al. (2018), Eq. 2 and Eq. 3. The two forms are those of the authors' released
@@ -99,7 +106,7 @@ def domain_classification_loss(
     """
     if not isinstance(multi_label, bool):
         raise TypeError(f"multi_label must be a bool, got {multi_label!r}")
-    logits = _checks.float_array("logits", logits)
+    logits = _checks.float32_array("logits", logits)
     _checks.exact_ndim("logits", logits, 2, "(B, K)")
     if multi_label:
         _checks.same_shape("logits", logits, "labels", labels)
@@ -130,7 +137,10 @@ def history_pool_init(
     Args:
       size: capacity (50 in Zhu et al.); ``0`` gives a pool that returns its input unchanged.
       image_shape: per-image shape, e.g. ``(H, W, C)``.
-      dtype: floating dtype of the stored images.
+      dtype: floating dtype of the stored images. Keep the default float32 under
+        ``train.compute_dtype=bfloat16``: bfloat16 fakes are cast up on insertion and the
+        pool keeps its dtype (a lower-precision pool is promoted to float32 by the first
+        :func:`history_pool_query`, which changes the train state's dtype).
 
     Returns:
       ``{"images": zeros (size, *image_shape), "count": int32 0}`` (``count`` = images stored).
@@ -167,15 +177,21 @@ def history_pool_query(
     batch); the returned images carry no gradient to whoever made them only if the caller
     stops it (pass ``jax.lax.stop_gradient(fake)``, as the discriminator update does anyway).
 
+    Dtypes: the stored and the returned images have the common dtype of the pool and of
+    ``images``, at least float32, ``promote_types(pool dtype, images.dtype, float32)``: with the
+    default float32 pool, float32, bfloat16 or float16 images are cast up to float32 on
+    insertion and the pool keeps its dtype (the value of a bfloat16 image is exact in float32).
+
     Args:
       pool: from :func:`history_pool_init` (or a previous call).
-      images: generated images, shape ``(B, *image_shape)``, the pool's dtype.
+      images: generated images, shape ``(B, *image_shape)``, floating point (any float dtype).
       key: a JAX PRNG key.
       replace_prob: probability of returning a stored image once the pool is full
         (keyword-only; 0.5 in the reference code).
 
     Returns:
-      ``(new_pool, returned)`` with ``returned`` of the shape and dtype of ``images``.
+      ``(new_pool, returned)`` with ``returned`` of the shape of ``images``; both in the
+      common dtype above.
 
     References:
       Zhu et al. (2017), Section 4 ("Training details"); Shrivastava et al., "Learning from
@@ -190,12 +206,14 @@ def history_pool_query(
             f"images must have shape (B, {', '.join(map(str, stored.shape[1:]))}) to match the "
             f"pool, got {images.shape}"
         )
-    if images.dtype != stored.dtype:
-        raise ValueError(f"images must have the pool's dtype {stored.dtype}, got {images.dtype}")
+    if not jnp.issubdtype(stored.dtype, jnp.floating):
+        raise ValueError(f"pool['images'] must be floating point, got dtype {stored.dtype}")
     p = _checks.finite_scalar("replace_prob", replace_prob, low=0.0, high=1.0)
+    dtype = jnp.promote_types(jnp.promote_types(stored.dtype, images.dtype), jnp.float32)
+    stored, images = stored.astype(dtype), images.astype(dtype)
     size = stored.shape[0]
     if size == 0 or images.shape[0] == 0:
-        return pool, images
+        return {"images": stored, "count": count}, images
 
     def visit(carry, item):
         stored, count = carry

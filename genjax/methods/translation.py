@@ -71,6 +71,13 @@ reason; its pictures have no ground-truth column.
 Pictures: ``translation_<step>.png``, one row per input; CycleGAN columns: input,
 translation, ground truth, reconstruction (rows from X, then from Y); StarGAN columns: input,
 then its translation to each domain of ``model.domains``.
+
+Precision: ``train.compute_dtype`` is the ``dtype`` of every generator and discriminator, in
+training, evaluation, sampling and pictures alike; parameters, optimizer states and the
+history pools stay float32. The modules return float32 images, scores and logits, so every
+loss (least squares, Wasserstein, cycle, identity, domain classification), the gradient
+penalty's interpolation and input gradient, and every evaluation number (pixel L1, cycle L1,
+label and domain accuracy, measured by float32 classifiers) are computed in float32.
 """
 
 from __future__ import annotations
@@ -106,6 +113,7 @@ from genjax.models.translation import (
 )
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
+from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients, prefixed
 
 ADVERSARIAL_LOSSES = ("least_squares", "nonsaturating")
@@ -342,10 +350,11 @@ class CycleGANMethod(_TranslationMethod):
         elif config.train.batch_size % 2:
             raise ValueError(f"train.batch_size={config.train.batch_size} must be even: the first "
                              "half of each batch is domain X, the second half domain Y")
+        dtype = compute_dtype(config)
         self.generator = ResnetGenerator(data.shape[-1], cfg.base_features, cfg.num_downsamples,
-                                         cfg.num_blocks)
+                                         cfg.num_blocks, dtype=dtype)
         self.discriminator = PatchGANDiscriminator(cfg.discriminator_features,
-                                                   cfg.discriminator_layers)
+                                                   cfg.discriminator_layers, dtype=dtype)
         self.g_tx = make_optimizer(config.optim, config.train.num_steps)
         self.d_tx = make_optimizer(config.optim, config.train.num_steps)
         self._g = jax.jit(lambda params, x: self.generator.apply({"params": params}, x))
@@ -387,7 +396,7 @@ class CycleGANMethod(_TranslationMethod):
         k_g, k_f, k_dx, k_dy = jax.random.split(key, 4)
         x = (self.view(batch["image"], self.domains[0]) if self.domain_b is None
              else self._stored_to_model(batch["image"], self.data.num_bits))
-        pool = history_pool_init(self.config.model.pool_size, x.shape[1:])
+        pool = history_pool_init(self.config.model.pool_size, x.shape[1:], dtype=jnp.float32)
         gen = lambda k: ModelState.create(self.generator.init(k, x), self.g_tx)
         disc = lambda k: ModelState.create(
             {**self.discriminator.init(k, x), "history_pool": pool}, self.d_tx)
@@ -397,8 +406,34 @@ class CycleGANMethod(_TranslationMethod):
     def _d(self, params, x):
         return self.discriminator.apply({"params": params}, x)
 
-    def train_step(self, state: TrainState, batch):
+    def generator_loss(self, params, d_params, x, y):
+        """The objective of G = ``params[0]`` (X -> Y) and F = ``params[1]`` (Y -> X) against
+        D_X, D_Y = ``d_params`` on real ``x`` and ``y`` (module docstring).
+
+        Returns ``(loss, (terms, fake_x, fake_y))``: the weighted total, its terms, F(y), G(x).
+        """
         cfg: CycleGANConfig = self.config.model
+        G = lambda v: self.generator.apply({"params": params[0]}, v)
+        F = lambda v: self.generator.apply({"params": params[1]}, v)
+        fake_y, fake_x = G(x), F(y)
+        adv_fn = ((lambda s: 2.0 * least_squares_generator_loss(s))
+                  if cfg.adversarial_loss == "least_squares" else nonsaturating_generator_loss)
+        adversarial = adv_fn(self._d(d_params[1], fake_y)) + adv_fn(self._d(d_params[0], fake_x))
+        cycle = cycle_consistency_loss(x, F(fake_y)) + cycle_consistency_loss(y, G(fake_x))
+        identity = identity_loss(y, G(y)) + identity_loss(x, F(x))
+        loss = (adversarial + cfg.lambda_cyc * cycle
+                + cfg.lambda_identity * cfg.lambda_cyc * identity)
+        terms = {"loss": loss, "adversarial": adversarial, "cycle": cycle, "identity": identity}
+        return loss, (terms, fake_x, fake_y)
+
+    def discriminator_loss(self, params, real, fake):
+        """D_X's (or D_Y's) loss on real images and generated ones (drawn through its pool)."""
+        r, f = self._d(params, real), self._d(params, fake)
+        if self.config.model.adversarial_loss == "least_squares":
+            return least_squares_discriminator_loss(r, f)
+        return 0.5 * minimax_discriminator_loss(r, f)
+
+    def train_step(self, state: TrainState, batch):
         keys = state.step_keys("pool_x", "pool_y")
         if self.domain_b is None:
             half = batch["image"].shape[0] // 2
@@ -410,25 +445,11 @@ class CycleGANMethod(_TranslationMethod):
         m = state.models
         g_xy, g_yx, d_x, d_y = (m["generator_xy"], m["generator_yx"], m["discriminator_x"],
                                 m["discriminator_y"])
-        lsgan = cfg.adversarial_loss == "least_squares"
 
         # Generators G (X -> Y) and F (Y -> X), against the current discriminators.
-        def generator_loss(params):
-            G = lambda v: self.generator.apply({"params": params[0]}, v)
-            F = lambda v: self.generator.apply({"params": params[1]}, v)
-            fake_y, fake_x = G(x), F(y)
-            adv_fn = (lambda s: 2.0 * least_squares_generator_loss(s)) if lsgan else \
-                nonsaturating_generator_loss
-            adversarial = adv_fn(self._d(d_y.params, fake_y)) + adv_fn(self._d(d_x.params, fake_x))
-            cycle = cycle_consistency_loss(x, F(fake_y)) + cycle_consistency_loss(y, G(fake_x))
-            identity = identity_loss(y, G(y)) + identity_loss(x, F(x))
-            loss = (adversarial + cfg.lambda_cyc * cycle
-                    + cfg.lambda_identity * cfg.lambda_cyc * identity)
-            terms = {"loss": loss, "adversarial": adversarial, "cycle": cycle, "identity": identity}
-            return loss, (terms, fake_x, fake_y)
-
-        (_, (g_terms, fake_x, fake_y)), grads = jax.value_and_grad(generator_loss, has_aux=True)(
-            (g_xy.params, g_yx.params))
+        (_, (g_terms, fake_x, fake_y)), grads = jax.value_and_grad(
+            self.generator_loss, has_aux=True)((g_xy.params, g_yx.params),
+                                               (d_x.params, d_y.params), x, y)
         g_xy, g_norms = apply_gradients(g_xy, grads[0], self.g_tx)
         g_yx, f_norms = apply_gradients(g_yx, grads[1], self.g_tx)
 
@@ -436,14 +457,7 @@ class CycleGANMethod(_TranslationMethod):
         def discriminator_update(d: ModelState, real, fake, key):
             pool, fake = history_pool_query(d.collections["history_pool"],
                                             jax.lax.stop_gradient(fake), key)
-
-            def loss_fn(params):
-                r, f = self._d(params, real), self._d(params, fake)
-                if lsgan:
-                    return least_squares_discriminator_loss(r, f)
-                return 0.5 * minimax_discriminator_loss(r, f)
-
-            loss, grads = jax.value_and_grad(loss_fn)(d.params)
+            loss, grads = jax.value_and_grad(self.discriminator_loss)(d.params, real, fake)
             d, norms = apply_gradients(d, grads, self.d_tx, collections={"history_pool": pool})
             return d, {"loss": loss, **norms}
 
@@ -568,10 +582,11 @@ class StarGANMethod(_TranslationMethod):
                 f"model.n_critic={cfg.n_critic} >= 1 (one part of the batch per critic update)"
             )
         self.num_domains = len(self.domains)
+        dtype = compute_dtype(config)
         self.generator = StarGANGenerator(data.shape[-1], cfg.base_features, cfg.num_downsamples,
-                                          cfg.num_blocks)
+                                          cfg.num_blocks, dtype=dtype)
         self.discriminator = StarGANDiscriminator(self.num_domains, cfg.discriminator_features,
-                                                  cfg.discriminator_layers)
+                                                  cfg.discriminator_layers, dtype=dtype)
         self.g_tx = make_optimizer(config.optim, config.train.num_steps)
         self.d_tx = make_optimizer(config.optim, config.train.num_steps * cfg.n_critic)
         self._g = jax.jit(lambda params, x, c: self.generator.apply(
@@ -599,45 +614,49 @@ class StarGANMethod(_TranslationMethod):
         every = jnp.stack([self.view(pixels, d) for d in self.domains])  # (K, B, H, W, C)
         return every[labels, jnp.arange(pixels.shape[0])]
 
+    def critic_loss(self, params, x, fake, c, penalty_key):
+        """D's objective (Choi et al. Eq. 1 with WGAN-GP, Eq. 2) on real ``x`` with source labels
+        ``c`` and translations ``fake``: ``(loss, terms)``."""
+        cfg: StarGANConfig = self.config.model
+        real_scores, real_logits = self._discriminate(params, x)
+        fake_scores, _ = self._discriminate(params, fake)
+        critic = lambda v: jnp.sum(self._discriminate(params, v)[0], axis=(1, 2, 3))
+        terms = {
+            "adversarial": wasserstein_critic_loss(real_scores, fake_scores),
+            "classification": domain_classification_loss(real_logits, c, multi_label=False),
+            "gradient_penalty": gradient_penalty(critic, x, fake, penalty_key),
+        }
+        loss = (terms["adversarial"] + cfg.lambda_cls * terms["classification"]
+                + cfg.lambda_gp * terms["gradient_penalty"])
+        return loss, {"loss": loss, **terms}
+
+    def generator_loss(self, params, d_params, x, c, c_target):
+        """G's objective (Choi et al. Eq. 1, 3, 4): fool D_src, be classified as ``c_target``,
+        reconstruct ``x`` (source labels ``c``): ``(loss, terms)``."""
+        cfg: StarGANConfig = self.config.model
+        fake = self._generate(params, x, c_target)
+        scores, logits = self._discriminate(d_params, fake)
+        terms = {
+            "adversarial": wasserstein_generator_loss(scores),
+            "classification": domain_classification_loss(logits, c_target, multi_label=False),
+            "reconstruction": cycle_consistency_loss(x, self._generate(params, fake, c)),
+        }
+        loss = (terms["adversarial"] + cfg.lambda_cls * terms["classification"]
+                + cfg.lambda_rec * terms["reconstruction"])
+        return loss, {"loss": loss, **terms}
+
     def critic_update(self, g: ModelState, d: ModelState, x, c, c_target, penalty_key):
         """One discriminator update on real ``x`` (source labels ``c``) and G(x, c_target)."""
-        cfg: StarGANConfig = self.config.model
-        fake = jax.lax.stop_gradient(self._generate(g.params, x, c_target))
-
-        def loss_fn(params):
-            real_scores, real_logits = self._discriminate(params, x)
-            fake_scores, _ = self._discriminate(params, fake)
-            critic = lambda v: jnp.sum(self._discriminate(params, v)[0], axis=(1, 2, 3))
-            terms = {
-                "adversarial": wasserstein_critic_loss(real_scores, fake_scores),
-                "classification": domain_classification_loss(real_logits, c, multi_label=False),
-                "gradient_penalty": gradient_penalty(critic, x, fake, penalty_key),
-            }
-            loss = (terms["adversarial"] + cfg.lambda_cls * terms["classification"]
-                    + cfg.lambda_gp * terms["gradient_penalty"])
-            return loss, {"loss": loss, **terms}
-
-        (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+        fake = jax.lax.stop_gradient(self._generate(g.params, x, c_target))  # float32 (module)
+        (_, terms), grads = jax.value_and_grad(self.critic_loss, has_aux=True)(
+            d.params, x, fake, c, penalty_key)
         d, norms = apply_gradients(d, grads, self.d_tx)
         return d, {**terms, **norms}
 
     def generator_update(self, g: ModelState, d: ModelState, x, c, c_target):
-        """One generator update: fool D_src, be classified as ``c_target``, reconstruct ``x``."""
-        cfg: StarGANConfig = self.config.model
-
-        def loss_fn(params):
-            fake = self._generate(params, x, c_target)
-            scores, logits = self._discriminate(d.params, fake)
-            terms = {
-                "adversarial": wasserstein_generator_loss(scores),
-                "classification": domain_classification_loss(logits, c_target, multi_label=False),
-                "reconstruction": cycle_consistency_loss(x, self._generate(params, fake, c)),
-            }
-            loss = (terms["adversarial"] + cfg.lambda_cls * terms["classification"]
-                    + cfg.lambda_rec * terms["reconstruction"])
-            return loss, {"loss": loss, **terms}
-
-        (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
+        """One generator update (:meth:`generator_loss`) against the discriminator ``d``."""
+        (_, terms), grads = jax.value_and_grad(self.generator_loss, has_aux=True)(
+            g.params, d.params, x, c, c_target)
         g, norms = apply_gradients(g, grads, self.g_tx)
         return g, {**terms, **norms}
 

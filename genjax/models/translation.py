@@ -26,9 +26,17 @@ Padding details follow the PyTorch reference where Flax can express them; the tr
 convolutions use Flax's ``"SAME"`` padding, which doubles the size like the reference's
 ``padding=1, output_padding=1`` (CycleGAN) and ``padding=1`` (StarGAN) but may align the
 kernel one pixel differently.
+
+Precision: every module takes ``dtype`` (Flax's computation dtype, ``train.compute_dtype``;
+float32 by default): inputs are cast to it and every convolution and normalisation runs in it,
+while parameters stay float32 and instance-norm statistics are computed in float32 (Flax
+promotes the reductions). Final outputs (images, scores, logits) are returned in float32, so
+the losses and metrics built on them are computed in float32.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -40,13 +48,17 @@ def _pad(x: jax.Array, p: int, mode: str) -> jax.Array:
     return jnp.pad(x, pad, mode="reflect" if mode == "reflect" else "constant")
 
 
-def instance_norm(affine: bool, name: str | None = None) -> nn.InstanceNorm:
+def instance_norm(affine: bool, name: str | None = None, *, dtype: Any = jnp.float32
+                  ) -> nn.InstanceNorm:
     """Per-example, per-channel normalisation over the spatial axes (Ulyanov et al. 2016).
 
     Always uses the statistics of the image at hand (no running averages), in training and
-    evaluation alike; ``affine`` adds a learned scale and bias per channel.
+    evaluation alike; ``affine`` adds a learned scale and bias per channel (float32). The mean
+    and variance are computed in float32 whatever ``dtype``; the result is returned in
+    ``dtype``.
     """
-    return nn.InstanceNorm(epsilon=1e-5, use_scale=affine, use_bias=affine, name=name)
+    return nn.InstanceNorm(epsilon=1e-5, use_scale=affine, use_bias=affine, dtype=dtype,
+                           name=name)
 
 
 def _check_image(x: jax.Array, name: str = "x") -> None:
@@ -60,13 +72,16 @@ class ResnetBlock(nn.Module):
     features: int
     padding: str = "reflect"
     affine: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = nn.Conv(self.features, (3, 3), padding="VALID")(_pad(x, 1, self.padding))
-        h = nn.relu(instance_norm(self.affine)(h))
-        h = nn.Conv(self.features, (3, 3), padding="VALID")(_pad(h, 1, self.padding))
-        return x + instance_norm(self.affine)(h)
+        dt = self.dtype
+        x = x.astype(dt)
+        h = nn.Conv(self.features, (3, 3), padding="VALID", dtype=dt)(_pad(x, 1, self.padding))
+        h = nn.relu(instance_norm(self.affine, dtype=dt)(h))
+        h = nn.Conv(self.features, (3, 3), padding="VALID", dtype=dt)(_pad(h, 1, self.padding))
+        return x + instance_norm(self.affine, dtype=dt)(h)
 
 
 class ResnetGenerator(nn.Module):
@@ -80,6 +95,7 @@ class ResnetGenerator(nn.Module):
     base_features: int = 64
     num_downsamples: int = 2
     num_blocks: int = 9
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -90,19 +106,20 @@ class ResnetGenerator(nn.Module):
                 f"x of spatial size {x.shape[1:3]} must be divisible by 2**num_downsamples = "
                 f"{factor} and leave at least 2x2 pixels; lower num_downsamples"
             )
-        f = self.base_features
-        h = nn.Conv(f, (7, 7), padding="VALID")(_pad(x, 3, "reflect"))
-        h = nn.relu(instance_norm(False)(h))
+        f, dt = self.base_features, self.dtype
+        h = nn.Conv(f, (7, 7), padding="VALID", dtype=dt)(_pad(x.astype(dt), 3, "reflect"))
+        h = nn.relu(instance_norm(False, dtype=dt)(h))
         for i in range(self.num_downsamples):
-            h = nn.Conv(f * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))(h)
-            h = nn.relu(instance_norm(False)(h))
+            h = nn.Conv(f * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
+                        dtype=dt)(h)
+            h = nn.relu(instance_norm(False, dtype=dt)(h))
         for _ in range(self.num_blocks):
-            h = ResnetBlock(h.shape[-1], padding="reflect", affine=False)(h)
+            h = ResnetBlock(h.shape[-1], padding="reflect", affine=False, dtype=dt)(h)
         for i in reversed(range(self.num_downsamples)):
-            h = nn.ConvTranspose(f * 2**i, (3, 3), strides=(2, 2), padding="SAME")(h)
-            h = nn.relu(instance_norm(False)(h))
-        h = nn.Conv(self.out_channels, (7, 7), padding="VALID")(_pad(h, 3, "reflect"))
-        return jnp.tanh(h)
+            h = nn.ConvTranspose(f * 2**i, (3, 3), strides=(2, 2), padding="SAME", dtype=dt)(h)
+            h = nn.relu(instance_norm(False, dtype=dt)(h))
+        h = nn.Conv(self.out_channels, (7, 7), padding="VALID", dtype=dt)(_pad(h, 3, "reflect"))
+        return jnp.tanh(h).astype(jnp.float32)
 
 
 def patchgan_receptive_field(num_layers: int) -> int:
@@ -127,26 +144,29 @@ class PatchGANDiscriminator(nn.Module):
     base_features: int = 64
     num_layers: int = 3
     norm: str = "instance"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         _check_image(x)
         if self.norm not in ("instance", "none"):
             raise ValueError(f"norm={self.norm!r}; expected 'instance' or 'none'")
-        f, pad = self.base_features, ((1, 1), (1, 1))
-        h = nn.leaky_relu(nn.Conv(f, (4, 4), strides=(2, 2), padding=pad)(x), 0.2)
+        f, pad, dt = self.base_features, ((1, 1), (1, 1)), self.dtype
+        h = nn.leaky_relu(nn.Conv(f, (4, 4), strides=(2, 2), padding=pad, dtype=dt)(
+            x.astype(dt)), 0.2)
         for n in range(1, self.num_layers + 1):
             stride = 2 if n < self.num_layers else 1
-            h = nn.Conv(f * min(2**n, 8), (4, 4), strides=(stride, stride), padding=pad)(h)
+            h = nn.Conv(f * min(2**n, 8), (4, 4), strides=(stride, stride), padding=pad,
+                        dtype=dt)(h)
             if self.norm == "instance":
-                h = instance_norm(False)(h)
+                h = instance_norm(False, dtype=dt)(h)
             h = nn.leaky_relu(h, 0.2)
         if min(h.shape[1:3]) < 2:
             raise ValueError(
                 f"x of spatial size {x.shape[1:3]} is too small for num_layers={self.num_layers}"
                 " (the last 4x4 convolution needs a 2x2 map); lower num_layers"
             )
-        return nn.Conv(1, (4, 4), padding=pad)(h)
+        return nn.Conv(1, (4, 4), padding=pad, dtype=dt)(h).astype(jnp.float32)
 
 
 class StarGANGenerator(nn.Module):
@@ -160,6 +180,7 @@ class StarGANGenerator(nn.Module):
     base_features: int = 64
     num_downsamples: int = 2
     num_blocks: int = 6
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, c: jax.Array) -> jax.Array:
@@ -172,23 +193,24 @@ class StarGANGenerator(nn.Module):
                 f"x of spatial size {x.shape[1:3]} must be divisible by 2**num_downsamples = "
                 f"{factor}; lower num_downsamples"
             )
-        tiled = jnp.broadcast_to(c[:, None, None, :].astype(x.dtype), (*x.shape[:3], c.shape[1]))
-        h = jnp.concatenate([x, tiled], axis=-1)
-        f = self.base_features
-        h = nn.Conv(f, (7, 7), padding=((3, 3), (3, 3)), use_bias=False)(h)
-        h = nn.relu(instance_norm(True)(h))
+        f, dt = self.base_features, self.dtype
+        tiled = jnp.broadcast_to(c[:, None, None, :].astype(dt), (*x.shape[:3], c.shape[1]))
+        h = jnp.concatenate([x.astype(dt), tiled], axis=-1)
+        h = nn.Conv(f, (7, 7), padding=((3, 3), (3, 3)), use_bias=False, dtype=dt)(h)
+        h = nn.relu(instance_norm(True, dtype=dt)(h))
         for i in range(self.num_downsamples):
             h = nn.Conv(f * 2 ** (i + 1), (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                        use_bias=False)(h)
-            h = nn.relu(instance_norm(True)(h))
+                        use_bias=False, dtype=dt)(h)
+            h = nn.relu(instance_norm(True, dtype=dt)(h))
         for _ in range(self.num_blocks):
-            h = ResnetBlock(h.shape[-1], padding="zero", affine=True)(h)
+            h = ResnetBlock(h.shape[-1], padding="zero", affine=True, dtype=dt)(h)
         for i in reversed(range(self.num_downsamples)):
             h = nn.ConvTranspose(f * 2**i, (4, 4), strides=(2, 2), padding="SAME",
-                                 use_bias=False)(h)
-            h = nn.relu(instance_norm(True)(h))
-        h = nn.Conv(self.out_channels, (7, 7), padding=((3, 3), (3, 3)), use_bias=False)(h)
-        return jnp.tanh(h)
+                                 use_bias=False, dtype=dt)(h)
+            h = nn.relu(instance_norm(True, dtype=dt)(h))
+        h = nn.Conv(self.out_channels, (7, 7), padding=((3, 3), (3, 3)), use_bias=False,
+                    dtype=dt)(h)
+        return jnp.tanh(h).astype(jnp.float32)
 
 
 class StarGANDiscriminator(nn.Module):
@@ -201,6 +223,7 @@ class StarGANDiscriminator(nn.Module):
     num_domains: int
     base_features: int = 64
     num_layers: int = 6
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -211,12 +234,15 @@ class StarGANDiscriminator(nn.Module):
                 f"x of spatial size {x.shape[1:3]} must be divisible by 2**num_layers = {factor};"
                 " lower num_layers"
             )
-        h = x
+        dt = self.dtype
+        h = x.astype(dt)
         for i in range(self.num_layers):
             h = nn.Conv(self.base_features * 2**i, (4, 4), strides=(2, 2),
-                        padding=((1, 1), (1, 1)))(h)
+                        padding=((1, 1), (1, 1)), dtype=dt)(h)
             h = nn.leaky_relu(h, 0.01)
-        scores = nn.Conv(1, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, name="adversarial")(h)
+        scores = nn.Conv(1, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=dt,
+                         name="adversarial")(h)
         logits = nn.Conv(self.num_domains, h.shape[1:3], padding="VALID", use_bias=False,
-                         name="classification")(h)
-        return scores, logits.reshape(x.shape[0], self.num_domains)
+                         dtype=dt, name="classification")(h)
+        return (scores.astype(jnp.float32),
+                logits.reshape(x.shape[0], self.num_domains).astype(jnp.float32))
