@@ -15,6 +15,7 @@ from genjax.cli import main as cli_main
 from genjax.experiments import available_configs, load_config
 from genjax.losses import bits_per_dim
 from genjax.methods.flow import RealNVPMethod
+from genjax.models.flow_layers import AffineCoupling, MaskedMLPCoupling
 from genjax.train.loop import Trainer, train_and_evaluate
 from genjax.train.method import DataSpec
 from genjax.train.state import TrainState
@@ -203,3 +204,136 @@ def test_every_realnvp_config_runs_a_few_steps(name):
 def test_bad_config_is_a_clear_error(overrides, match):
     with pytest.raises(ValueError, match=match):
         Trainer(load_config("realnvp_digits", TINY_IMAGE + overrides), None)
+
+
+# ----------------------------------------------------------------------------- precision
+
+TINY_TOY = ["model.hidden=(16, 16)", "model.num_couplings=4", "train.batch_size=64",
+            "train.progress=false"]
+
+
+def _method_pair(arch):
+    """The same experiment in float32 and bfloat16, and a batch of its data."""
+    if arch == "image":
+        name, overrides = "realnvp_digits", TINY_IMAGE + ["model.norm=actnorm"]
+        spec = DataSpec(shape=(8, 8, 1), num_bits=8, num_classes=None, name="toy")
+        data = _images(16, seed=1)
+    else:
+        name, overrides = "realnvp_toy2d", TINY_TOY
+        spec = DataSpec(shape=(2,), num_bits=0, num_classes=None, name="two_moons")
+        data = 2.0 * jax.random.normal(jax.random.key(1), (16, 2))
+    return [RealNVPMethod(load_config(name, overrides + [f"train.compute_dtype={dt}"]), spec)
+            for dt in ("float32", "bfloat16")] + [data]
+
+
+def _perturbed_variables(method, data):
+    """float32 variables away from the identity init (there s = t = 0 in any dtype)."""
+    variables = method.init(jax.random.key(0), {"image": data})["flow"].variables
+    rng = np.random.default_rng(100)
+    params = jax.tree.map(lambda p: p + jnp.asarray(0.3 * rng.normal(size=p.shape), p.dtype),
+                          variables["params"])
+    return {**variables, "params": params}
+
+
+def _coupling_log_dets(method, variables, x):
+    """(num_couplings, B) log-dets of each coupling (float32 run), for the tolerance below."""
+    y, _ = method._to_flow_space(x)
+    _, inter = method.module.apply(
+        variables, y, method="forward", mutable=["intermediates"],
+        capture_intermediates=lambda m, method_name: (
+            method_name == "__call__" and isinstance(m, AffineCoupling | MaskedMLPCoupling)),
+    )
+    outputs = [calls[0] for calls in jax.tree.leaves(
+        inter, is_leaf=lambda a: isinstance(a, tuple) and len(a) == 1)]
+    cfg = method.config.model
+    assert len(outputs) == (6 * (cfg.num_scales - 1) + 4 if method.is_image else cfg.num_couplings)
+    return np.stack([np.asarray(log_det) for _, log_det in outputs])
+
+
+@pytest.mark.parametrize("arch", ["image", "toy2d"])
+def test_bfloat16_loss_is_the_float32_loss_with_the_same_float32_params(arch):
+    m32, m16, data = _method_pair(arch)
+    variables = _perturbed_variables(m32, data)
+    x = m32.prepare(jax.random.key(2), data)
+
+    def loss_and_grads(method):
+        def loss_fn(params):  # the objective of train_step
+            log_p, _ = method.log_likelihood({**variables, "params": params}, x, train=True)
+            return jnp.mean(method.nll(log_p)), log_p
+        return jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(variables["params"])
+
+    (loss32, log_p32), _ = loss_and_grads(m32)
+    (loss16, log_p16), grads16 = loss_and_grads(m16)
+    assert loss16.dtype == log_p16.dtype == jnp.float32
+    assert jax.tree.structure(grads16) == jax.tree.structure(variables["params"])
+    for g in jax.tree.leaves(grads16):
+        assert g.dtype == jnp.float32 and np.all(np.isfinite(g))
+
+    # Tolerance, from where bfloat16 enters. Only the s/t networks run in it: x, the logit
+    # transform, z, every log-det, the prior and D log 256 are float32 (rounding ~1e-7
+    # relative, negligible here). bfloat16 keeps 8 significant bits, so one rounding moves a
+    # value by at most u = 2^-8 of itself. On its way to s or t a value is rounded R times:
+    # the network input, then kernel, sum and bias of each layer (4 convolutions for one
+    # residual block, 3 dense layers for two hidden layers), plus the skip sum of the block;
+    # to first order each s and t is then off by at most R u of its size (R u = 5.5% for the
+    # image flow, 3.9% for the toy flow). s and t reach -log p through the couplings' log-dets
+    # (sum of s; ActNorm's log-det is a float32 parameter) and through z in 1/2 sum z^2, whose
+    # relative change is then at most twice z's. So, per example,
+    #     |log p_bf16 - log p_f32| <~ R u (sum over couplings |log-det| + sum z^2)  nats,
+    # a first-order worst case (every rounding error aligned); the loss, a batch mean in
+    # bits/dim (nats / (D ln 2)) or nats/point, is within the mean of it.
+    cfg = m32.config.model
+    r = (1 + 3 * (2 + 2 * cfg.num_blocks) + cfg.num_blocks if arch == "image"
+         else 1 + 3 * (len(cfg.hidden) + 1))
+    y, _ = m32._to_flow_space(x)
+    z, _ = m32.module.apply(variables, y, method="forward")
+    sizes = (np.abs(_coupling_log_dets(m32, variables, x)).sum(0)
+             + np.sum(np.asarray(z, np.float64) ** 2, axis=tuple(range(1, z.ndim))))
+    per_unit = m32.data.num_dims * math.log(2) if arch == "image" else 1.0
+    tolerance = r * 2.0**-8 * np.mean(sizes) / per_unit
+    assert abs(float(loss16) - float(loss32)) <= tolerance
+    assert np.any(np.asarray(log_p16) != np.asarray(log_p32))  # bfloat16 did run
+
+
+def test_bfloat16_encode_decode_sample_and_evaluate_are_float32():
+    """Encoding, decoding, sampling and evaluation use the bfloat16 s/t networks too; the
+    round trip holds at the float32 test's tolerance (see the model tests: the inverse gets
+    the forward's s and t bit for bit, the rest is float32)."""
+    m32, m16, data = _method_pair("image")
+    variables = _perturbed_variables(m32, data)
+    state = TrainState.create(jax.random.key(3), {"flow": m32.init(
+        jax.random.key(0), {"image": data})["flow"].replace(params=variables["params"])})
+    x = m16.prepare(jax.random.key(2), _images(6, seed=2))
+    z = m16.encode(state, x)
+    assert z.dtype == jnp.float32
+    assert np.abs(np.asarray(z) - np.asarray(m32.encode(state, x))).max() > 1e-4
+    back = m16.decode(state, z)
+    assert back.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(back), np.asarray(x), atol=2e-4)
+    path = m16.interpolate(state, x[0], x[1], num_steps=3)
+    np.testing.assert_allclose(path[0], np.asarray(x[0]), atol=2e-4)
+    samples = m16.sample(state, jax.random.key(4), 3)
+    assert samples.dtype == np.float32 and np.all(np.isfinite(samples))
+    nll = m16._eval_batch(variables, jax.random.key(5), data, jnp.arange(16, dtype=jnp.uint32))
+    assert nll.dtype == jnp.float32 and np.all(np.isfinite(nll))
+
+
+@pytest.mark.parametrize("name", ["realnvp_digits", "realnvp_toy2d"])
+def test_short_bfloat16_training_run_lowers_the_loss_and_keeps_float32_state(name):
+    """A few bfloat16 steps through the engine: finite, falling loss; params, optimizer state
+    and batch-norm running averages stay float32."""
+    overrides = ["train.compute_dtype=bfloat16", "train.progress=false"]
+    if name == "realnvp_digits":  # default batch norm; a narrow network
+        overrides += ["model.features=8", "model.num_blocks=1", "train.batch_size=64"]
+    else:
+        overrides += ["model.hidden=(32, 32)", "model.num_couplings=4", "train.batch_size=256"]
+    trainer = Trainer(load_config(name, overrides), None)
+    losses = [trainer.step()["loss"] for _ in range(30)]
+    assert np.all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    model = trainer.state.models["flow"]
+    leaves = jax.tree.leaves((model.params, model.opt_state, model.collections))
+    assert {a.dtype for a in leaves if jnp.issubdtype(a.dtype, jnp.floating)} == {
+        jnp.dtype(jnp.float32)}
+    if name == "realnvp_digits":
+        assert model.collections["batch_stats"]

@@ -177,3 +177,62 @@ def test_bad_input_raises_value_error_naming_the_argument(call, message):
 def test_num_dims_must_be_an_int():
     with pytest.raises(TypeError, match="num_dims must be an int"):
         bits_per_dim(jnp.zeros((2,)), 3.0)
+
+
+# ----------------------------------------------------------------------------- precision
+
+
+def test_bfloat16_inputs_are_computed_in_float32():
+    """Network outputs may be bfloat16 (train.compute_dtype); every result is float32 and
+    equals the float32 computation on the same (exactly upcast) values."""
+    rng = np.random.default_rng(5)
+    z16 = jnp.asarray(rng.normal(size=(3, 4, 4, 2)), jnp.bfloat16)
+    ld16 = jnp.asarray(rng.normal(size=(3,)), jnp.bfloat16)
+    x16 = jnp.asarray(rng.uniform(size=(3, 4, 4, 2)), jnp.bfloat16)
+    z32, ld32, x32 = (a.astype(jnp.float32) for a in (z16, ld16, x16))
+    calls = [
+        lambda z, ld, x: change_of_variables_log_likelihood(z, ld),
+        lambda z, ld, x: logit_transform(x, alpha=0.05),
+        lambda z, ld, x: discrete_nll_from_continuous(ld, 32),
+        lambda z, ld, x: bits_per_dim(ld, 32),
+    ]
+    for call in calls:
+        got, expected = call(z16, ld16, x16), call(z32, ld32, x32)
+        for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+            assert g.dtype == jnp.float32
+            np.testing.assert_array_equal(g, e)
+
+
+def test_log_256_offset_of_cifar10_is_added_in_float32():
+    """D log 256 = 17,035 nats for CIFAR-10 (D = 3072); bfloat16's spacing there is 128 nats
+    and float32's 0.002. A bfloat16 NLL must come out to float32 accuracy: atol 4e-3 nats is two
+    float32 spacings at 2.2e4 (the sum and its rounding), 1.3e-6 bits/dim."""
+    d = 32 * 32 * 3
+    nll16 = jnp.asarray([-4321.0, 0.0, 5.125, 1234.0], jnp.bfloat16)
+    got = discrete_nll_from_continuous(nll16, d)
+    expected = np.asarray(nll16, np.float64) + d * 8 * math.log(2)  # the bfloat16 values, exact
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=4e-3)
+    bits = bits_per_dim(got, d)
+    assert bits.dtype == jnp.float32
+    np.testing.assert_allclose(bits, expected / (d * math.log(2)), rtol=1e-6)
+    # The offset itself, with a zero density: 8 bits/dim to float32 accuracy.
+    np.testing.assert_allclose(bits_per_dim(discrete_nll_from_continuous(
+        jnp.zeros(2, jnp.bfloat16), d), d), 8.0, rtol=1e-6)
+
+
+def test_prior_log_density_of_a_bfloat16_latent_sums_in_float32():
+    """log N(z; 0, I) over D = 3072 dimensions (about -4400 nats, where bfloat16's spacing is 32):
+    summed in float32 it matches scipy on the bfloat16 values to float32 accuracy."""
+    z16 = jnp.asarray(np.random.default_rng(6).normal(size=(2, 32, 32, 3)), jnp.bfloat16)
+    got = change_of_variables_log_likelihood(z16, jnp.zeros((2,), jnp.bfloat16))
+    assert got.dtype == jnp.float32
+    expected = stats.norm.logpdf(np.asarray(z16, np.float64)).reshape(2, -1).sum(1)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_dequantize_refuses_a_dtype_that_would_round_the_noise_away():
+    # In bfloat16, (x + u) for x in [128, 256) has spacing 1: u would be rounded to 0 or 1.
+    for dtype in (jnp.bfloat16, jnp.float16):
+        with pytest.raises(ValueError, match="dtype must be float32 or wider"):
+            dequantize(jax.random.key(0), jnp.zeros((3,), jnp.uint8), dtype=dtype)

@@ -18,6 +18,7 @@ from genjax.models.flow_layers import (
     AffineCoupling,
     BatchNormBijector,
     MaskedMLPCoupling,
+    ResNetST,
     checkerboard_mask,
     squeeze,
     unsqueeze,
@@ -387,3 +388,106 @@ def test_realnvp2d_bad_inputs():
         RealNVP2D(num_couplings=0).init(key, _images((2, 2)))
     with pytest.raises(ValueError, match="inverse"):
         model.init(key, _images((2, 2)), inverse=True, train=True)
+
+
+# ----------------------------------------------------------------------------- precision
+#
+# dtype=bfloat16 runs only the s/t networks in bfloat16; the data path is float32. Given the
+# same s and t, the forward map, its inverse and the log-dets are float32 computations, so the
+# float32 tolerances above apply to them unchanged.
+
+
+def _variables_equal(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert u.dtype == v.dtype == jnp.float32 and u.shape == v.shape
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("norm", ["actnorm", "batchnorm"])
+def test_bfloat16_dtype_keeps_the_float32_variables_and_their_init(norm):
+    """Same names, shapes and float32 values: the zero-initialised couplings are exactly the
+    identity in any dtype (s = t = 0), so even ActNorm's data-dependent init is unchanged."""
+    x = _images(IMAGE)
+    init = lambda m: m.init(jax.random.key(0), x, method="forward")
+    _variables_equal(init(RealNVP(norm=norm, dtype=jnp.bfloat16, **TINY)),
+                     init(RealNVP(norm=norm, **TINY)))
+    x2 = _images((8, 2))
+    init2 = lambda m: m.init(jax.random.key(0), x2, method="forward")
+    _variables_equal(init2(RealNVP2D(4, (16, 16), norm, dtype=jnp.bfloat16)),
+                     init2(RealNVP2D(4, (16, 16), norm)))
+
+
+def test_bfloat16_coupling_applies_its_s_and_t_in_float32():
+    """The coupling takes the bfloat16 network output r, and computes s = scale * tanh(r_s),
+    y = b x + (1 - b)(x exp(s) + t) and log-det = sum(s) to float32 accuracy (float64
+    reference, tolerance 1e-6: a few float32 roundings; a bfloat16 data path would be off by
+    about 4e-3)."""
+    x = _images(IMAGE)
+    layer = AffineCoupling("checkerboard", 1, dtype=jnp.bfloat16, **TINY)
+    variables = _init(layer, x)
+    y, ld = layer.apply(variables, x, method="forward")
+    assert y.dtype == ld.dtype == jnp.float32
+    b = np.asarray(checkerboard_mask(4, 4, 1), np.float64)
+    net = ResNetST(4, 2, num_blocks=1, dtype=jnp.bfloat16)
+    raw = net.apply({"params": variables["params"]["st"]}, b.astype(np.float32) * x)
+    assert raw.dtype == jnp.bfloat16
+    raw = np.asarray(raw, np.float64)
+    scale = np.asarray(variables["params"]["scale"], np.float64)
+    s, t = (1 - b) * scale * np.tanh(raw[..., :1]), (1 - b) * raw[..., 1:]
+    xd = np.asarray(x, np.float64)
+    np.testing.assert_allclose(y, b * xd + (1 - b) * (xd * np.exp(s) + t), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ld, s.sum(axis=(1, 2, 3)), rtol=1e-6)
+    assert np.abs(s).max() > 0.1  # perturbed parameters: s is not trivially 0
+
+
+def test_bfloat16_mlp_coupling_applies_its_s_and_t_in_float32():
+    x = _images((3, 4))
+    layer = MaskedMLPCoupling(0, hidden=(16,), dtype=jnp.bfloat16)
+    variables = _init(layer, x)
+    y, ld = layer.apply(variables, x, method="forward")
+    assert y.dtype == ld.dtype == jnp.float32
+    p = variables["params"]
+    b = (np.arange(4) % 2 == 0).astype(np.float64)
+    bf = lambda a: jnp.asarray(a, jnp.bfloat16)  # what nn.Dense(dtype=bfloat16) computes
+    h = jax.nn.relu(bf(b * x) @ bf(p["dense0"]["kernel"]) + bf(p["dense0"]["bias"]))
+    raw = np.asarray(h @ bf(p["dense_out"]["kernel"]) + bf(p["dense_out"]["bias"]), np.float64)
+    s = (1 - b) * np.asarray(p["scale"], np.float64) * np.tanh(raw[:, :4])
+    t = (1 - b) * raw[:, 4:]
+    xd = np.asarray(x, np.float64)
+    np.testing.assert_allclose(y, b * xd + (1 - b) * (xd * np.exp(s) + t), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ld, s.sum(axis=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["actnorm", "batchnorm"])
+def test_bfloat16_realnvp_inverts_its_forward_map_to_float32_accuracy(norm):
+    """x -> z -> x with bfloat16 s/t networks, at the float32 tolerance RTOL. Justification:
+    each coupling passes its conditioning half through bit for bit (y = 1 * x + 0 * ...), so
+    the inverse's s/t network sees exactly the forward's input and returns the same bfloat16
+    s and t; from there both directions are the float32 arithmetic of the float32 test. The
+    bfloat16 network does change z (checked below), so s and t are not trivially zero."""
+    model = RealNVP(num_scales=2, norm=norm, dtype=jnp.bfloat16, **TINY)
+    x = _images(IMAGE)
+    variables = _init(model, x)
+    z, ld = model.apply(variables, x, method="forward")
+    assert z.dtype == ld.dtype == jnp.float32
+    x_back, ld_inv = model.apply(variables, z, method="inverse")
+    assert x_back.dtype == ld_inv.dtype == jnp.float32
+    np.testing.assert_allclose(x_back, x, rtol=RTOL, atol=RTOL)
+    np.testing.assert_allclose(ld_inv, -ld, rtol=RTOL, atol=RTOL)
+    z32, _ = RealNVP(num_scales=2, norm=norm, **TINY).apply(variables, x, method="forward")
+    assert np.abs(np.asarray(z) - np.asarray(z32)).max() > 1e-4
+
+
+def test_bfloat16_realnvp2d_round_trip_and_float32_outputs_under_jit():
+    model = RealNVP2D(num_couplings=4, hidden=(16, 16), norm="batchnorm", dtype=jnp.bfloat16)
+    x = _images((8, 2))
+    variables = _init(model, x)
+    z, ld = jax.jit(lambda v, x: model.apply(v, x, method="forward"))(variables, x)
+    x_back, ld_inv = jax.jit(lambda v, z: model.apply(v, z, method="inverse"))(variables, z)
+    assert {a.dtype for a in (z, ld, x_back, ld_inv)} == {jnp.dtype(jnp.float32)}
+    np.testing.assert_allclose(x_back, x, rtol=RTOL, atol=RTOL)
+    np.testing.assert_allclose(ld_inv, -ld, rtol=RTOL, atol=RTOL)
+    # Training mode: the batch statistics and their running averages stay float32.
+    _, upd = model.apply(variables, x, train=True, method="forward", mutable=["batch_stats"])
+    assert {a.dtype for a in jax.tree.leaves(upd)} == {jnp.dtype(jnp.float32)}

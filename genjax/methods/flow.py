@@ -27,6 +27,13 @@ evaluation, encoding, sampling and interpolation use the running averages (Sec. 
 example's likelihood does not depend on the rest of its batch. ``norm="actnorm"`` (Glow) is
 initialised from the first training batch.
 
+Precision: with ``train.compute_dtype=bfloat16`` the couplings' s/t networks (ResNets, MLPs)
+compute in bfloat16, in training and in evaluation, encoding, sampling and interpolation alike;
+parameters, optimizer state and batch-norm statistics stay float32. Everything else above is
+float32: the dequantized x, the logit transform and its Jacobian, the coupling maps
+``x * exp(s) + t`` and their inverses (s and t are cast to float32 first), every
+log-determinant, z, the prior, the ``D log 256`` offset and the batch mean.
+
 References:
   Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017 (Eq. 3, Sec.
   3.6, 3.7, 4.1, Table 1). Theis, van den Oord & Bethge, "A note on the evaluation of
@@ -38,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -57,6 +65,7 @@ from genjax.models.flow_layers import NORMS
 from genjax.models.flows import RealNVP, RealNVP2D
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
+from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients
 
 ARCHITECTURES = ("image", "toy2d")
@@ -78,7 +87,11 @@ class RealNVPConfig:
       norm: ``batchnorm`` (Real NVP Sec. 3.7), ``actnorm`` (Glow) or ``none``.
       logit_alpha: image: alpha of the logit transform, in (0, 0.5) (0.05 in Real NVP).
       temperature: default sampling temperature T (latents ``T * eps``); 1 samples the model.
+        It changes sampling only, so ``genjax sample --set model.temperature=...`` may change it
+        on a trained workdir (``EVAL_ONLY_FIELDS``).
     """
+
+    EVAL_ONLY_FIELDS: ClassVar[tuple[str, ...]] = ("temperature",)
 
     architecture: str = "image"
     num_scales: int = 2
@@ -150,10 +163,13 @@ class RealNVPMethod(Method):
         cfg: RealNVPConfig = config.model
         _validate(cfg, config, data)
         self.is_image = cfg.architecture == "image"
+        dtype = compute_dtype(config)  # of the s/t networks; the flow's data path is float32
         if self.is_image:
-            self.module = RealNVP(cfg.num_scales, cfg.features, cfg.num_blocks, cfg.norm)
+            self.module = RealNVP(
+                cfg.num_scales, cfg.features, cfg.num_blocks, cfg.norm, dtype=dtype
+            )
         else:
-            self.module = RealNVP2D(cfg.num_couplings, tuple(cfg.hidden), cfg.norm)
+            self.module = RealNVP2D(cfg.num_couplings, tuple(cfg.hidden), cfg.norm, dtype=dtype)
         self.tx = make_optimizer(config.optim, config.train.num_steps)
         self._eval_fn = jax.jit(self._eval_batch)
         self._log_density = jax.jit(self.log_likelihood)

@@ -13,6 +13,17 @@ usable as ``apply(..., method="forward")``.
 Images are NHWC ``(B, H, W, C)``; vector layers take ``(B, D)``. The losses that turn a
 ``(z, log_det)`` pair into a likelihood live in :mod:`genjax.losses.flow`.
 
+Precision (``train.compute_dtype``): the couplings take a ``dtype`` attribute, the dtype in
+which their s/t networks (:class:`ResNetST`, the MLP of :class:`MaskedMLPCoupling`) compute;
+parameters stay float32. The flow's data path does not follow it: the network output is
+cast to the data dtype (float32, or wider if the input is wider) before ``s = scale *
+tanh(raw_s)``, so ``y = x * exp(s) + t``, its inverse and every log-determinant are float32.
+Given the same ``(s, t)`` the inverse then undoes the forward map to float32 rounding, and a
+log-determinant summed over thousands of dimensions keeps float32 resolution (bfloat16's
+spacing at 10^4 nats is 64). The normalization bijectors (:class:`ActNorm`,
+:class:`BatchNormBijector`) are elementwise maps on that data path and always compute in
+float32 (their running averages too); they have no ``dtype``.
+
 References:
     Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017
     (affine coupling eqs. 4-9, masks and squeeze Fig. 3, batch normalization Sec. 3.7).
@@ -23,6 +34,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -39,6 +51,11 @@ def check_float_input(x: jax.Array, name: str, ndim: int | None = None) -> None:
         raise TypeError(
             f"{name} must be a floating array (dequantize integer images first), got {x.dtype}"
         )
+
+
+def data_dtype(x: jax.Array) -> jnp.dtype:
+    """The dtype of a flow's data path for input ``x``: at least float32 (float64 is kept)."""
+    return jnp.promote_types(x.dtype, jnp.float32)
 
 
 def _check_parity(parity: int) -> None:
@@ -87,11 +104,15 @@ class WNConv(nn.Module):
     The norm runs over ``(kh, kw, C_in)`` for each output channel. ``zero_init`` sets
     ``g = 0`` so the layer outputs exactly its bias (zero) at initialisation while ``g``
     still receives gradients (a zero ``v`` would give a 0/0 direction).
+
+    ``w`` is computed from the float32 parameters in float32, then the input, ``w`` and the
+    bias are cast to ``dtype`` (Flax's computation dtype), which is the output's dtype.
     """
 
     features: int
     kernel_size: tuple[int, int] = (3, 3)
     zero_init: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -101,10 +122,11 @@ class WNConv(nn.Module):
         g = self.param("g", g_init, (self.features,))
         b = self.param("bias", nn.initializers.zeros, (self.features,))
         w = g * v / jnp.sqrt(jnp.sum(v**2, axis=(0, 1, 2)))
+        x = x.astype(self.dtype)
         y = jax.lax.conv_general_dilated(
             x, w.astype(x.dtype), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
         )
-        return y + b
+        return y + b.astype(self.dtype)
 
 
 class ResNetST(nn.Module):
@@ -113,22 +135,25 @@ class ResNetST(nn.Module):
     ``WNConv 3x3 -> num_blocks x [relu, WNConv 3x3, relu, WNConv 3x3] + skip -> relu ->
     WNConv 3x3 (zero_init)`` with ``out_features`` output channels. Weight normalization
     only: no batch normalization inside s/t, so the coupling is the same map in training
-    and evaluation.
+    and evaluation. Every activation, and the output, is in ``dtype``.
     """
 
     features: int
     out_features: int
     num_blocks: int = 8
     zero_init: bool = True
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = WNConv(self.features, name="conv_in")(x)
+        dt = self.dtype
+        h = WNConv(self.features, dtype=dt, name="conv_in")(x)
         for i in range(self.num_blocks):
-            r = WNConv(self.features, name=f"block{i}_conv0")(nn.relu(h))
-            r = WNConv(self.features, name=f"block{i}_conv1")(nn.relu(r))
+            r = WNConv(self.features, dtype=dt, name=f"block{i}_conv0")(nn.relu(h))
+            r = WNConv(self.features, dtype=dt, name=f"block{i}_conv1")(nn.relu(r))
             h = h + r
-        return WNConv(self.out_features, zero_init=self.zero_init, name="conv_out")(nn.relu(h))
+        out = WNConv(self.out_features, zero_init=self.zero_init, dtype=dt, name="conv_out")
+        return out(nn.relu(h))
 
 
 class _Bijector(nn.Module):
@@ -143,9 +168,15 @@ class _Bijector(nn.Module):
         return self(y, inverse=True, train=False)
 
 
-def _scale_shift(raw: jax.Array, scale: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Splits a network output into ``(s, t)`` with ``s = scale * tanh(raw_s)``."""
-    raw_s, t = jnp.split(raw, 2, axis=-1)
+def _scale_shift(
+    raw: jax.Array, scale: jax.Array, dtype: jnp.dtype
+) -> tuple[jax.Array, jax.Array]:
+    """Splits a network output into ``(s, t)`` with ``s = scale * tanh(raw_s)``, in ``dtype``.
+
+    ``raw`` (in the network's compute dtype) is cast to the data-path ``dtype`` first, so the
+    tanh, the learned scale and everything downstream of them are float32.
+    """
+    raw_s, t = jnp.split(raw.astype(dtype), 2, axis=-1)
     return scale * jnp.tanh(raw_s), t
 
 
@@ -165,6 +196,9 @@ class AffineCoupling(_Bijector):
     initialised to 1, so ``|s| <= |scale|`` (Real NVP Sec. 4.1 uses a tanh with a learned
     scale). With ``zero_init`` the s/t network's last convolution starts at zero, so the
     layer is the identity with log-det 0 at initialisation.
+
+    ``dtype`` is the computation dtype of the s/t network only (see the module doc): ``x``
+    is taken to float32 (:func:`data_dtype`), and ``y`` and the log-det are float32.
     """
 
     mask_type: str = "checkerboard"
@@ -172,6 +206,12 @@ class AffineCoupling(_Bijector):
     features: int = 64
     num_blocks: int = 8
     zero_init: bool = True
+    dtype: Any = jnp.float32
+
+    def _st_network(self, out_features: int) -> ResNetST:
+        return ResNetST(
+            self.features, out_features, self.num_blocks, self.zero_init, self.dtype, name="st"
+        )
 
     @nn.compact
     def __call__(
@@ -182,12 +222,13 @@ class AffineCoupling(_Bijector):
         _check_parity(self.parity)
         if self.mask_type not in MASK_TYPES:
             raise ValueError(f"mask_type={self.mask_type!r}; expected one of {MASK_TYPES}")
+        x = x.astype(data_dtype(x))
         c = x.shape[-1]
         if self.mask_type == "checkerboard":
             b = checkerboard_mask(x.shape[1], x.shape[2], self.parity).astype(x.dtype)
-            net = ResNetST(self.features, 2 * c, self.num_blocks, self.zero_init, name="st")
+            net = self._st_network(2 * c)
             scale = self.param("scale", nn.initializers.ones, (c,))
-            s, t = _scale_shift(net(b * x), scale)
+            s, t = _scale_shift(net(b * x), scale, x.dtype)
             s, t = (1 - b) * s, (1 - b) * t
             if inverse:
                 y = b * x + (1 - b) * (x - t) * jnp.exp(-s)
@@ -199,9 +240,9 @@ class AffineCoupling(_Bijector):
             raise ValueError(f"channel-wise coupling needs an even channel count, got {c}")
         x_a, x_b = jnp.split(x, 2, axis=-1)
         cond, moved = (x_a, x_b) if self.parity == 0 else (x_b, x_a)
-        net = ResNetST(self.features, c, self.num_blocks, self.zero_init, name="st")
+        net = self._st_network(c)
         scale = self.param("scale", nn.initializers.ones, (c // 2,))
-        s, t = _scale_shift(net(cond), scale)
+        s, t = _scale_shift(net(cond), scale, x.dtype)
         moved = (moved - t) * jnp.exp(-s) if inverse else moved * jnp.exp(s) + t
         y = jnp.concatenate([cond, moved] if self.parity == 0 else [moved, cond], axis=-1)
         log_det = jnp.sum(s, axis=(1, 2, 3))
@@ -212,13 +253,14 @@ class MaskedMLPCoupling(_Bijector):
     """Affine coupling on vectors ``(B, D)`` with an MLP s/t network (toy 2-D flows).
 
     Parity 0 keeps the even-indexed coordinates and transforms the odd ones; parity 1 the
-    reverse. Same equations, scale stabilisation and zero initialisation as
-    :class:`AffineCoupling`.
+    reverse. Same equations, scale stabilisation, zero initialisation and precision (the
+    MLP computes in ``dtype``, the coupling itself in float32) as :class:`AffineCoupling`.
     """
 
     parity: int = 0
     hidden: Sequence[int] = (256, 256)
     zero_init: bool = True
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(
@@ -230,14 +272,15 @@ class MaskedMLPCoupling(_Bijector):
         d = x.shape[-1]
         if d < 2:
             raise ValueError(f"x must have at least 2 features, got shape {x.shape}")
+        x = x.astype(data_dtype(x))
         b = (jnp.arange(d) % 2 == self.parity).astype(x.dtype)
         h = b * x
         for i, width in enumerate(self.hidden):
-            h = nn.relu(nn.Dense(width, name=f"dense{i}")(h))
+            h = nn.relu(nn.Dense(width, dtype=self.dtype, name=f"dense{i}")(h))
         out_init = nn.initializers.zeros if self.zero_init else nn.initializers.lecun_normal()
-        raw = nn.Dense(2 * d, kernel_init=out_init, name="dense_out")(h)
+        raw = nn.Dense(2 * d, kernel_init=out_init, dtype=self.dtype, name="dense_out")(h)
         scale = self.param("scale", nn.initializers.ones, (d,))
-        s, t = _scale_shift(raw, scale)
+        s, t = _scale_shift(raw, scale, x.dtype)
         s, t = (1 - b) * s, (1 - b) * t
         y = b * x + (1 - b) * ((x - t) * jnp.exp(-s) if inverse else x * jnp.exp(s) + t)
         log_det = jnp.sum(s, axis=-1)
@@ -270,6 +313,7 @@ class ActNorm(_Bijector):
         check_float_input(x, "x")
         if x.ndim < 2:
             raise ValueError(f"x must be (B, ..., C), got shape {x.shape}")
+        x = x.astype(data_dtype(x))
         axes = tuple(range(x.ndim - 1))
         c = x.shape[-1]
 
@@ -317,6 +361,7 @@ class BatchNormBijector(_Bijector):
             raise ValueError(f"x must be (B, ..., C), got shape {x.shape}")
         if inverse and train:
             raise ValueError("train=True is not defined for the inverse; it uses running stats")
+        x = x.astype(data_dtype(x))
         c = x.shape[-1]
         axes = tuple(range(x.ndim - 1))
         ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros(c, jnp.float32))
