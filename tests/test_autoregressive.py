@@ -386,7 +386,8 @@ ARCHITECTURES = {
     "architecture",
     [
         # PixelCNN++'s gradient takes ~40 s to compile on 2 CPU cores: run with -m slow.
-        pytest.param(a, marks=pytest.mark.slow) if a == "pixelcnnpp" else a
+        # multiscale compiles for ~17 s: also -m slow.
+        pytest.param(a, marks=pytest.mark.slow) if a in ("pixelcnnpp", "multiscale") else a
         for a in sorted(ARCHITECTURES)
     ],
 )
@@ -635,6 +636,7 @@ def test_bfloat16_multiscale_samples_follow_the_bfloat16_model():
     assert_frequencies_match(samples, images, probabilities(method, state, images))
 
 
+@pytest.mark.slow  # PixelCNN++'s sampler compiles for ~15 s
 def test_bfloat16_pixelcnnpp_samples_are_8_bit_values_from_the_marginal():
     method, state = make(
         "pixelcnnpp",
@@ -660,8 +662,9 @@ def test_bfloat16_pixelcnnpp_samples_are_8_bit_values_from_the_marginal():
 @pytest.mark.parametrize(
     "architecture",
     [
-        # PixelCNN++'s gradient takes ~40 s to compile on 2 CPU cores: run with -m slow.
-        pytest.param(a, marks=pytest.mark.slow) if a == "pixelcnnpp" else a
+        # One architecture in the default suite (the bfloat16 plumbing is shared; each module's
+        # dtypes are tested in test_models_pixel.py); the others with -m slow.
+        a if a == "pixelcnn" else pytest.param(a, marks=pytest.mark.slow)
         for a in sorted(ARCHITECTURES)
     ],
 )

@@ -112,6 +112,7 @@ def test_encode_decode_round_trip_and_interpolation_endpoints(trained):
     np.testing.assert_allclose(path[-1], np.asarray(x[1]), atol=2e-4)
 
 
+@pytest.mark.slow  # evaluates twice at two batch sizes: ~20 s
 def test_evaluation_uses_running_averages_and_does_not_depend_on_the_batch_size(trained):
     method, state = trained
     variables = state.models["flow"].variables
@@ -172,7 +173,8 @@ def test_realnvp_toy2d_learns_two_moons_and_draws_its_density(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=[] if n.endswith(("_digits", "_toy2d")) else pytest.mark.slow)
+    # realnvp_digits trains in the `trained` fixture above; every other config with -m slow
+    [pytest.param(n, marks=[] if n.endswith("_toy2d") else pytest.mark.slow)
      for n in sorted(n for n in available_configs() if n.startswith("realnvp_"))],
 )
 def test_every_realnvp_config_runs_a_few_steps(name):
@@ -318,7 +320,8 @@ def test_bfloat16_encode_decode_sample_and_evaluate_are_float32():
     assert nll.dtype == jnp.float32 and np.all(np.isfinite(nll))
 
 
-@pytest.mark.parametrize("name", ["realnvp_digits", "realnvp_toy2d"])
+@pytest.mark.parametrize(
+    "name", [pytest.param("realnvp_digits", marks=pytest.mark.slow), "realnvp_toy2d"])
 def test_short_bfloat16_training_run_lowers_the_loss_and_keeps_float32_state(name):
     """A few bfloat16 steps through the engine: finite, falling loss; params, optimizer state
     and batch-norm running averages stay float32."""

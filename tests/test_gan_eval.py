@@ -104,6 +104,7 @@ def test_classifier_of_other_image_shape_is_refused(tiny_classifier):
         method.classifier()
 
 
+@pytest.mark.slow  # trains a DCGAN and runs a (small) Inception: ~20 s
 def test_image_gan_reports_standard_fid_with_user_weights(tmp_path, monkeypatch):
     """model.inception_weights: FID / KID of the samples vs the eval split, checked against the
     Frechet distance of the same network's features computed here; real features cached."""

@@ -12,6 +12,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from test_engine import REPO, TINY, assert_trees_equal, tiny_config
 
 from genjax.experiments import load_config
 from genjax.train.loop import Trainer, train_and_evaluate
@@ -23,7 +24,6 @@ from genjax.train.pipeline import (
     dispatch_plan,
     stack_batches,
 )
-from test_engine import REPO, TINY, assert_trees_equal, tiny_config
 
 
 # -- host-side pieces ------------------------------------------------------------------------

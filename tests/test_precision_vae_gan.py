@@ -175,7 +175,8 @@ VAE_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(VAE_CASES))
+@pytest.mark.parametrize("case", [  # the conv IWAE case compiles for ~35 s: -m slow
+    pytest.param(c, marks=pytest.mark.slow) if c.startswith("conv") else c for c in sorted(VAE_CASES)])
 def test_vae_bfloat16_loss_matches_float32_with_the_same_params(case):
     overrides, roundings = VAE_CASES[case]
     method32 = VAEMethod(load_config("vae_digits", VAE_TINY + overrides), DIGITS)
@@ -334,7 +335,8 @@ GAN_TRAINING = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(GAN_TRAINING))
+@pytest.mark.parametrize("case", [  # DCGAN by default, the other variants with -m slow
+    c if c == "dcgan" else pytest.param(c, marks=pytest.mark.slow) for c in sorted(GAN_TRAINING)])
 def test_gan_digits_trains_in_bfloat16(case):
     name, overrides = GAN_TRAINING[case]
     trainer = Trainer(load_config(name, GAN_TINY + overrides + [BF16]), None)

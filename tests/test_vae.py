@@ -137,7 +137,10 @@ def test_cli_bad_input_is_a_clear_error(argv, message, capsys, tmp_path, monkeyp
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", sorted(n for n in available_configs() if n.startswith("vae_")))
+@pytest.mark.parametrize("name", [
+    # the convolutional config compiles for ~20 s: -m slow
+    pytest.param(n, marks=pytest.mark.slow) if n == "vae_mnist_conv" else n
+    for n in sorted(n for n in available_configs() if n.startswith("vae_"))])
 def test_every_vae_config_runs_a_few_steps(name):
     """Each config's own model and objective, on the embedded digits (8x8, 8-bit)."""
     config = load_config(name)

@@ -11,6 +11,7 @@ import time
 
 import jax
 import pytest
+from test_engine import REPO, TINY, _largest_data_file, assert_trees_equal, tiny_config
 
 from genjax.train.checkpoint import CheckpointMismatchError, CheckpointStore
 from genjax.train.loop import Trainer, load_trainer, train_and_evaluate
@@ -20,7 +21,6 @@ from genjax.train.workdir import (
     WorkdirLock,
     compare_configs,
 )
-from test_engine import REPO, TINY, _largest_data_file, assert_trees_equal, tiny_config
 
 
 def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path):

@@ -21,7 +21,6 @@ TFDS slicing syntax (``"train[:90%]"``, ``"train[:1000]+test"``).
 from __future__ import annotations
 
 import contextlib
-
 import dataclasses
 import functools
 import os

@@ -10,9 +10,8 @@ code (image encoding, and often the source parsing), so it needs TensorFlow
 from __future__ import annotations
 
 import contextlib
-import sys
-
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np

@@ -31,6 +31,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.convolution import Conv
+
 
 class CNNClassifier(nn.Module):
     """Conv-ReLU-pool stages, a dense ReLU feature layer and a linear classification head.
@@ -63,7 +65,7 @@ class CNNClassifier(nn.Module):
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
         self.convs = [
-            nn.Conv(f, (3, 3), padding="SAME", dtype=self.dtype, name=f"conv_{i}")
+            Conv(f, (3, 3), padding="SAME", dtype=self.dtype, name=f"conv_{i}")
             for i, f in enumerate(self.conv_features)
         ]
         self.feature_layer = nn.Dense(self.dense, dtype=self.dtype, name="features")

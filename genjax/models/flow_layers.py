@@ -40,6 +40,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.convolution import conv2d
+
 MASK_TYPES = ("checkerboard", "channel")
 
 
@@ -123,9 +125,7 @@ class WNConv(nn.Module):
         b = self.param("bias", nn.initializers.zeros, (self.features,))
         w = g * v / jnp.sqrt(jnp.sum(v**2, axis=(0, 1, 2)))
         x = x.astype(self.dtype)
-        y = jax.lax.conv_general_dilated(
-            x, w.astype(x.dtype), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
+        y = conv2d(x, w.astype(x.dtype))
         return y + b.astype(self.dtype)
 
 

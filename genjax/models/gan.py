@@ -35,6 +35,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.convolution import Conv, ConvTranspose
+
 NORMS = ("batch", "layer", "none")
 
 
@@ -167,10 +169,10 @@ class DCGANGenerator(nn.Module):
         h = h.reshape(z.shape[0], height // factor, width // factor, features)
         for stage in range(self.num_stages - 1):
             features //= 2
-            h = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+            h = ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
                                  dtype=self.dtype)(h)
             h = nn.relu(_normalize(self.norm, train, name=f"norm_{stage}", dtype=self.dtype)(h))
-        h = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
+        h = ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
         return jnp.tanh(h).astype(jnp.float32)
 
 
@@ -188,7 +190,7 @@ class DCGANDiscriminator(nn.Module):
         h = _with_label(x, labels, self.num_classes, 8, self.dtype)
         features = self.base_features
         for stage in range(self.num_stages):
-            h = nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
+            h = Conv(features, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
             if stage > 0:
                 h = _normalize(self.norm, train, name=f"norm_{stage}", dtype=self.dtype)(h)
             h = nn.leaky_relu(h, 0.2)

@@ -39,6 +39,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.convolution import Conv
 from genjax.models.pixelcnn import (
     GatedPixelCNN,
     MaskedConv2D,
@@ -144,13 +145,13 @@ class GroupUpsampler(nn.Module):
         self, known: jax.Array, target: jax.Array, labels: jax.Array | None = None
     ) -> jax.Array:
         c, k, dt = self.color_channels, self.num_values, self.dtype
-        f = nn.Conv(self.features, (3, 3), dtype=dt, name="context_in")(known)
+        f = Conv(self.features, (3, 3), dtype=dt, name="context_in")(known)
         if self.num_classes > 0:
             embed = nn.Embed(self.num_classes, self.features, dtype=dt, name="label_embedding")
             f = f + embed(labels)[:, None, None]
         for b in range(self.num_blocks):
-            r = nn.Conv(self.features, (3, 3), dtype=dt, name=f"block{b}_conv1")(nn.relu(f))
-            f = f + nn.Conv(self.features, (3, 3), dtype=dt, name=f"block{b}_conv2")(nn.relu(r))
+            r = Conv(self.features, (3, 3), dtype=dt, name=f"block{b}_conv1")(nn.relu(f))
+            f = f + Conv(self.features, (3, 3), dtype=dt, name=f"block{b}_conv2")(nn.relu(r))
         h = nn.Dense(self.output_features, dtype=dt, name="context_out")(nn.relu(f))
         if c > 1:
             h = h + MaskedConv2D(

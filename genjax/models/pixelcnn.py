@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.models.convolution import Conv, conv2d
+
 OUTPUTS = ("categorical", "bernoulli")
 MASK_TYPES = ("A", "B")
 
@@ -183,13 +185,7 @@ class MaskedConv2D(nn.Module):
         )
         kernel = self.param("kernel", nn.initializers.lecun_normal(), mask.shape, jnp.float32)
         # Masked in float32, then cast: the masked weights stay exact zeros in any dtype.
-        y = jax.lax.conv_general_dilated(
-            x.astype(self.dtype),
-            (kernel * mask).astype(self.dtype),
-            (1, 1),
-            "SAME",
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        )
+        y = conv2d(x.astype(self.dtype), (kernel * mask).astype(self.dtype), mask=mask)
         if self.use_bias:
             bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
             y = y + bias.astype(self.dtype)
@@ -343,7 +339,7 @@ class GatedPixelCNN(nn.Module):
         for layer in range(self.num_layers):
             k = self.first_kernel_size if layer == 0 else self.kernel_size
             pad = k // 2
-            v_pre = nn.Conv(
+            v_pre = Conv(
                 2 * p,
                 (pad + 1, k),
                 padding=((pad, 0), (pad, pad)),
@@ -351,7 +347,7 @@ class GatedPixelCNN(nn.Module):
                 name=f"vertical{layer}",
             )(v)
             # Shifted down one row, the vertical stack only sees rows strictly above.
-            link = nn.Conv(2 * p, (1, 1), dtype=dt, name=f"vertical_to_horizontal{layer}")(
+            link = Conv(2 * p, (1, 1), dtype=dt, name=f"vertical_to_horizontal{layer}")(
                 down_shift(v_pre)
             )
             h_pre = MaskedConv2D(

@@ -36,6 +36,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.convolution import Conv, ConvTranspose
 from genjax.models.pixelcnn import as_float32, down_shift, validate_images, validate_labels
 
 
@@ -78,7 +79,7 @@ class ShiftedConv(nn.Module):
         kh, kw = self.kernel_size
         cols = ((kw - 1) // 2, (kw - 1) // 2) if self.shift == "down" else (kw - 1, 0)
         x = jnp.pad(x, ((0, 0), (kh - 1, 0), cols, (0, 0)))
-        conv = nn.Conv(
+        conv = Conv(
             self.features,
             (kh, kw),
             strides=self.strides,
@@ -106,7 +107,7 @@ class ShiftedConvTranspose(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         _, height, width, _ = x.shape
         kw = self.kernel_size[1]
-        conv = nn.ConvTranspose(
+        conv = ConvTranspose(
             self.features,
             tuple(self.kernel_size),
             strides=(2, 2),

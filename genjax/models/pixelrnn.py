@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.models.convolution import conv2d
 from genjax.models.pixelcnn import (
     MaskedConv2D,
     OutputHead,
@@ -98,9 +99,8 @@ class RowLSTM(nn.Module):
 
         def step(carry, pre_row):  # pre_row: (B, W, 4n), carry: row i-1's cell and hidden state
             c_prev, h_prev = carry
-            pre = pre_row + jax.lax.conv_general_dilated(
-                h_prev, kernel, (1,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")
-            )
+            # A 1 x 3 convolution along the row, as conv2d (loop-safe gradients on the CPU).
+            pre = pre_row + conv2d(h_prev[:, None], kernel[None], padding=((0, 0), (1, 1)))[:, 0]
             cell, h = _lstm_update(pre, c_prev)
             return (cell, h), h
 
@@ -135,9 +135,7 @@ class DiagonalLSTM(nn.Module):
 
         def step(carry, pre_col):  # pre_col: (B, H, 4n), carry: the previous column's state
             c_prev, h_prev = carry
-            pre = pre_col + jax.lax.conv_general_dilated(
-                h_prev, kernel, (1,), ((1, 0),), dimension_numbers=("NWC", "WIO", "NWC")
-            )
+            pre = pre_col + conv2d(h_prev[:, None], kernel[None], padding=((0, 0), (1, 0)))[:, 0]
             cell, h = _lstm_update(pre, c_prev)
             return (cell, h), h
 

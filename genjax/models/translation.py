@@ -42,6 +42,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.convolution import Conv, ConvTranspose
+
 
 def _pad(x: jax.Array, p: int, mode: str) -> jax.Array:
     pad = ((0, 0), (p, p), (p, p), (0, 0))
@@ -78,9 +80,9 @@ class ResnetBlock(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         dt = self.dtype
         x = x.astype(dt)
-        h = nn.Conv(self.features, (3, 3), padding="VALID", dtype=dt)(_pad(x, 1, self.padding))
+        h = Conv(self.features, (3, 3), padding="VALID", dtype=dt)(_pad(x, 1, self.padding))
         h = nn.relu(instance_norm(self.affine, dtype=dt)(h))
-        h = nn.Conv(self.features, (3, 3), padding="VALID", dtype=dt)(_pad(h, 1, self.padding))
+        h = Conv(self.features, (3, 3), padding="VALID", dtype=dt)(_pad(h, 1, self.padding))
         return x + instance_norm(self.affine, dtype=dt)(h)
 
 
@@ -107,18 +109,18 @@ class ResnetGenerator(nn.Module):
                 f"{factor} and leave at least 2x2 pixels; lower num_downsamples"
             )
         f, dt = self.base_features, self.dtype
-        h = nn.Conv(f, (7, 7), padding="VALID", dtype=dt)(_pad(x.astype(dt), 3, "reflect"))
+        h = Conv(f, (7, 7), padding="VALID", dtype=dt)(_pad(x.astype(dt), 3, "reflect"))
         h = nn.relu(instance_norm(False, dtype=dt)(h))
         for i in range(self.num_downsamples):
-            h = nn.Conv(f * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
+            h = Conv(f * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
                         dtype=dt)(h)
             h = nn.relu(instance_norm(False, dtype=dt)(h))
         for _ in range(self.num_blocks):
             h = ResnetBlock(h.shape[-1], padding="reflect", affine=False, dtype=dt)(h)
         for i in reversed(range(self.num_downsamples)):
-            h = nn.ConvTranspose(f * 2**i, (3, 3), strides=(2, 2), padding="SAME", dtype=dt)(h)
+            h = ConvTranspose(f * 2**i, (3, 3), strides=(2, 2), padding="SAME", dtype=dt)(h)
             h = nn.relu(instance_norm(False, dtype=dt)(h))
-        h = nn.Conv(self.out_channels, (7, 7), padding="VALID", dtype=dt)(_pad(h, 3, "reflect"))
+        h = Conv(self.out_channels, (7, 7), padding="VALID", dtype=dt)(_pad(h, 3, "reflect"))
         return jnp.tanh(h).astype(jnp.float32)
 
 
@@ -152,11 +154,11 @@ class PatchGANDiscriminator(nn.Module):
         if self.norm not in ("instance", "none"):
             raise ValueError(f"norm={self.norm!r}; expected 'instance' or 'none'")
         f, pad, dt = self.base_features, ((1, 1), (1, 1)), self.dtype
-        h = nn.leaky_relu(nn.Conv(f, (4, 4), strides=(2, 2), padding=pad, dtype=dt)(
+        h = nn.leaky_relu(Conv(f, (4, 4), strides=(2, 2), padding=pad, dtype=dt)(
             x.astype(dt)), 0.2)
         for n in range(1, self.num_layers + 1):
             stride = 2 if n < self.num_layers else 1
-            h = nn.Conv(f * min(2**n, 8), (4, 4), strides=(stride, stride), padding=pad,
+            h = Conv(f * min(2**n, 8), (4, 4), strides=(stride, stride), padding=pad,
                         dtype=dt)(h)
             if self.norm == "instance":
                 h = instance_norm(False, dtype=dt)(h)
@@ -166,7 +168,7 @@ class PatchGANDiscriminator(nn.Module):
                 f"x of spatial size {x.shape[1:3]} is too small for num_layers={self.num_layers}"
                 " (the last 4x4 convolution needs a 2x2 map); lower num_layers"
             )
-        return nn.Conv(1, (4, 4), padding=pad, dtype=dt)(h).astype(jnp.float32)
+        return Conv(1, (4, 4), padding=pad, dtype=dt)(h).astype(jnp.float32)
 
 
 class StarGANGenerator(nn.Module):
@@ -196,19 +198,19 @@ class StarGANGenerator(nn.Module):
         f, dt = self.base_features, self.dtype
         tiled = jnp.broadcast_to(c[:, None, None, :].astype(dt), (*x.shape[:3], c.shape[1]))
         h = jnp.concatenate([x.astype(dt), tiled], axis=-1)
-        h = nn.Conv(f, (7, 7), padding=((3, 3), (3, 3)), use_bias=False, dtype=dt)(h)
+        h = Conv(f, (7, 7), padding=((3, 3), (3, 3)), use_bias=False, dtype=dt)(h)
         h = nn.relu(instance_norm(True, dtype=dt)(h))
         for i in range(self.num_downsamples):
-            h = nn.Conv(f * 2 ** (i + 1), (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+            h = Conv(f * 2 ** (i + 1), (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
                         use_bias=False, dtype=dt)(h)
             h = nn.relu(instance_norm(True, dtype=dt)(h))
         for _ in range(self.num_blocks):
             h = ResnetBlock(h.shape[-1], padding="zero", affine=True, dtype=dt)(h)
         for i in reversed(range(self.num_downsamples)):
-            h = nn.ConvTranspose(f * 2**i, (4, 4), strides=(2, 2), padding="SAME",
+            h = ConvTranspose(f * 2**i, (4, 4), strides=(2, 2), padding="SAME",
                                  use_bias=False, dtype=dt)(h)
             h = nn.relu(instance_norm(True, dtype=dt)(h))
-        h = nn.Conv(self.out_channels, (7, 7), padding=((3, 3), (3, 3)), use_bias=False,
+        h = Conv(self.out_channels, (7, 7), padding=((3, 3), (3, 3)), use_bias=False,
                     dtype=dt)(h)
         return jnp.tanh(h).astype(jnp.float32)
 
@@ -237,12 +239,12 @@ class StarGANDiscriminator(nn.Module):
         dt = self.dtype
         h = x.astype(dt)
         for i in range(self.num_layers):
-            h = nn.Conv(self.base_features * 2**i, (4, 4), strides=(2, 2),
+            h = Conv(self.base_features * 2**i, (4, 4), strides=(2, 2),
                         padding=((1, 1), (1, 1)), dtype=dt)(h)
             h = nn.leaky_relu(h, 0.01)
-        scores = nn.Conv(1, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=dt,
+        scores = Conv(1, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=dt,
                          name="adversarial")(h)
-        logits = nn.Conv(self.num_domains, h.shape[1:3], padding="VALID", use_bias=False,
+        logits = Conv(self.num_domains, h.shape[1:3], padding="VALID", use_bias=False,
                          dtype=dt, name="classification")(h)
         return (scores.astype(jnp.float32),
                 logits.reshape(x.shape[0], self.num_domains).astype(jnp.float32))

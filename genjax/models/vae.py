@@ -24,6 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.models.convolution import Conv, ConvTranspose
+
 ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh, "elu": nn.elu, "gelu": nn.gelu, "swish": nn.swish}
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -66,7 +68,7 @@ class ConvEncoder(nn.Module):
         h = x
         for f in self.features:
             h = activation(self.act)(
-                nn.Conv(f, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
+                Conv(f, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
             )
         h = h.reshape(h.shape[0], -1)
         h = activation(self.act)(nn.Dense(self.dense, dtype=self.dtype)(h))
@@ -149,9 +151,9 @@ class ConvDecoder(nn.Module):
         h = h.reshape(-1, h0, w0, self.features[0])
         for f in self.features:
             h = activation(self.act)(
-                nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
+                ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h)
             )
-        out = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype, name="out")(h)
+        out = Conv(channels, (3, 3), padding="SAME", dtype=self.dtype, name="out")(h)
         out = out.reshape(*lead, height, width, channels)
         return _DecoderHead(tuple(self.image_shape), self.likelihood)(out)
 

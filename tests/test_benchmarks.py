@@ -1,0 +1,352 @@
+"""benchmarks/run.py (the one benchmark command) and its PyTorch twins.
+
+The command test runs ``benchmarks/run.py`` on the embedded digits in a subprocess and checks
+the JSON's structure and that every number is positive and finite; it never looks at speeds.
+The converter tests need torch (``pip install -e ".[bench]"``) and are skipped without it: each
+twin, given genjax's parameters, must compute genjax's forward outputs and first loss on the
+same input and noise at 1e-5 relative.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+TOLERANCE = 1e-5  # relative, forward outputs and first losses of the twins
+
+
+def _positive(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def _torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# -- the command --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bench_json(tmp_path_factory) -> dict:
+    """One run: vae_digits (both dtypes) and vae_binarized_mnist pointed at an empty data root."""
+    tmp = tmp_path_factory.mktemp("bench")
+    (tmp / "data" / "binarized_mnist").mkdir(parents=True)  # no .amat files in it
+    out = tmp / "bench.json"
+    cmd = [sys.executable, str(BENCHMARKS / "run.py"), "--configs", "vae_digits",
+           "vae_binarized_mnist", "--budget-minutes", "0.3", "--data-root", str(tmp / "data"),
+           "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
+                          timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "| vae_digits | float32 |" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def test_command_writes_the_environment(bench_json):
+    meta = bench_json["meta"]
+    for key in ("date", "command", "platform", "device_kind", "cpu", "cpu_count", "elapsed_s"):
+        assert meta[key], key
+    assert "run.py" in meta["command"] and "--budget-minutes" in meta["command"]
+    assert set(meta["versions"]) >= {"jax", "jaxlib", "flax", "optax", "torch"}
+    assert meta["versions"]["jax"] == jax.__version__
+    assert set(meta["peaks"]) == {"float32", "bfloat16"}
+    for peak in meta["peaks"].values():
+        assert _positive(peak["flops_per_s"]) and peak["n"] >= 256
+
+
+def test_command_rows_hold_positive_finite_numbers(bench_json):
+    rows = {(r["config"], r["dtype"]): r for r in bench_json["rows"]}
+    assert set(rows) == {(c, d) for c in ("vae_digits", "vae_binarized_mnist")
+                         for d in ("float32", "bfloat16")}
+    row = rows[("vae_digits", "float32")]
+    assert row["status"] == "ok", row.get("error")
+    # bfloat16 support is being added family by family: an error row is allowed, not a crash.
+    bf16 = rows[("vae_digits", "bfloat16")]
+    assert bf16["status"] == "ok" or bf16["error"]
+    for r in (row, bf16) if bf16["status"] == "ok" else (row,):
+        assert r["batch_size"] == 100 and r["devices"] >= 1
+        assert r["steps_timed"] >= 1 and r["repeats"] >= 1
+        for key in ("lower_s", "compile_s", "total_s", "engine_compile_s"):
+            assert _positive(r["compile"][key]), key
+        for part in ("real_loop", "engine_free"):
+            assert _positive(r[part]["steps_per_s"]) and _positive(r[part]["examples_per_s"])
+            assert len(r[part]["all_steps_per_s"]) == r["repeats"]
+            assert all(_positive(v) for v in r[part]["all_steps_per_s"])
+        assert math.isfinite(r["loop_overhead_pct"]) and r["loop_overhead_pct"] < 100
+        assert _positive(r["flops_per_step"]) and _positive(r["achieved_flops_per_s"])
+        assert _positive(r["fraction_of_peak"])
+        assert r["memory"]["compiled_step"]["argument_size_in_bytes"] > 0
+        peak = r["memory"]["device_peak_bytes"]
+        assert peak is None or peak > 0  # None where the backend does not report it (CPU)
+        twin = r["twin"]
+        if _torch_importable():
+            assert twin["status"] == "ok", twin.get("reason")
+            assert twin["first_loss_max_rel_diff"] <= 1e-4
+            assert twin["second_loss_max_rel_diff"] <= 1e-4
+            for key in ("steps_per_s", "examples_per_s", "ratio_genjax_over_torch",
+                        "ratio_engine_free_over_torch"):
+                assert _positive(twin[key]), key
+            assert twin["threads"] >= 1
+        else:
+            assert twin["status"] == "skipped" and "torch" in twin["reason"]
+
+
+def test_command_reports_missing_data_as_a_row(bench_json):
+    for r in bench_json["rows"]:
+        if r["config"] == "vae_binarized_mnist":
+            assert r["status"] == "error"
+            assert r["error_stage"].startswith("trainer")
+            assert "binarized_mnist_train.amat" in r["error"]
+
+
+def test_twins_skipped_without_torch(monkeypatch):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    args = run.parse_args(["--configs", "vae_digits", "--budget-minutes", "1", "--out", "x"])
+    twin, reason = run.make_twin_for(None, "float32", args)
+    assert twin is None and reason.startswith("skipped: torch is not importable")
+
+
+def test_parse_args_rows_and_errors():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    args = run.parse_args(["--families", "vae", "dcgan", "--budget-minutes", "2", "--out", "o"])
+    assert run.plan(args) == [
+        ("vae_binarized_mnist", (), "vae_binarized_mnist"),
+        ("vae_binarized_mnist", ("train.batch_size=100",),
+         "vae_binarized_mnist[train.batch_size=100]"),
+        ("dcgan_mnist", (), "dcgan_mnist"),
+    ]
+    assert args.dtypes == ["float32", "bfloat16"]
+    with pytest.raises(SystemExit):
+        run.parse_args(["--configs", "vae_digits", "--budget-minutes", "0", "--out", "o"])
+
+
+# -- the twins ----------------------------------------------------------------------------------
+def _twins():
+    pytest.importorskip("torch")
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    import twins
+
+    return twins
+
+
+def _trainer(name: str, *overrides: str):
+    from genjax.experiments import load_config
+    from genjax.train.loop import Trainer
+
+    return Trainer(load_config(name, ["train.progress=false", *overrides]), None)
+
+
+def _close(twin_value, genjax_value, what: str) -> None:
+    a = np.asarray(twin_value.detach().cpu() if hasattr(twin_value, "detach") else twin_value,
+                   np.float64)
+    b = np.asarray(genjax_value, np.float64)
+    assert a.shape == b.shape, (what, a.shape, b.shape)
+    scale = np.max(np.abs(b))
+    err = np.max(np.abs(a - b)) / scale
+    assert err <= TOLERANCE, f"{what}: max |twin - genjax| / max |genjax| = {err:.3g}"
+
+
+def _first_loss_matches(twin, trainer) -> None:
+    """The twin's first step's losses equal genjax's on genjax's batch and noise."""
+    from genjax.train.parallel import shard_batch
+
+    state = trainer.state
+    host = trainer.host_batch(0)
+    twin.load(state)
+    inputs = twin.genjax_inputs(state, host)
+    _, metrics = jax.jit(trainer.method.train_step)(state, shard_batch(host, trainer.mesh))
+    out = twin.train_step(inputs)
+    for name, gname in twin.losses.items():
+        a, b = float(out[name]), float(metrics[gname])
+        assert abs(a - b) <= TOLERANCE * abs(b), f"{name}: twin {a} vs genjax {b}"
+
+
+def _perturbed(state, name: str, key, scale: float = 0.3):
+    """``state`` with every parameter of model ``name`` moved by N(0, scale^2) noise (so that
+    layers a zero initialisation switches off take part in the comparison)."""
+    model = state.models[name]
+    leaves, tree = jax.tree.flatten(model.params)
+    keys = jax.random.split(key, len(leaves))
+    new = [p + scale * jax.random.normal(k, p.shape, p.dtype)
+           for p, k in zip(leaves, keys, strict=True)]
+    return state.replace_model(name, model.replace(params=jax.tree.unflatten(tree, new)))
+
+
+def test_conv_transpose_conversion_matches_flax():
+    _twins()
+    import flax.linen as nn
+    import torch
+    from twins.convert import conv_transpose_weight
+
+    x = jax.random.normal(jax.random.key(0), (2, 5, 7, 3))
+    for kernel, stride, torch_padding, crop in ((4, 2, 1, 0), (3, 2, 0, 1), (3, 1, 1, 0)):
+        layer = nn.ConvTranspose(4, (kernel, kernel), strides=(stride, stride), padding="SAME")
+        variables = layer.init(jax.random.key(1), x)
+        want = layer.apply(variables, x)
+        conv = torch.nn.ConvTranspose2d(3, 4, kernel, stride, torch_padding)
+        with torch.no_grad():
+            kernel = conv_transpose_weight(variables["params"]["kernel"])
+            conv.weight.copy_(torch.from_numpy(kernel))
+            conv.bias.copy_(torch.from_numpy(np.array(variables["params"]["bias"])))
+            got = conv(torch.from_numpy(np.array(x)).permute(0, 3, 1, 2))
+        if crop:  # Flax pads the dilated input (2, 1) here: torch's padding=0 output, cropped
+            got = got[:, :, : want.shape[1], : want.shape[2]]
+        _close(got.permute(0, 2, 3, 1), want, f"ConvTranspose k={kernel} s={stride}")
+
+
+def test_dense_layout_conversions_match_flax():
+    _twins()
+    import torch
+    from twins.convert import nhwc_to_nchw_columns, nhwc_to_nchw_rows
+
+    h, w, c, out = 3, 4, 5, 6
+    x = np.array(jax.random.normal(jax.random.key(0), (2, h, w, c)))
+    kernel = np.array(jax.random.normal(jax.random.key(1), (h * w * c, out)))
+    want = x.reshape(2, -1) @ kernel  # Flax: flatten NHWC, then dense
+    got = torch.from_numpy(x).permute(0, 3, 1, 2).flatten(1) @ torch.from_numpy(
+        nhwc_to_nchw_rows(kernel, h, w)).T
+    _close(got, want, "NHWC-flatten dense")
+    z = np.array(jax.random.normal(jax.random.key(2), (2, out)))
+    kernel2 = np.array(jax.random.normal(jax.random.key(3), (out, h * w * c)))
+    want2 = (z @ kernel2).reshape(2, h, w, c)  # Flax: dense, then reshape to NHWC
+    got2 = (torch.from_numpy(z) @ torch.from_numpy(nhwc_to_nchw_columns(kernel2, h, w)).T)
+    _close(got2.reshape(2, c, h, w).permute(0, 2, 3, 1), want2, "dense to NHWC")
+
+
+def test_vae_twin_matches_genjax():
+    twins = _twins()
+    import torch
+
+    from genjax.models.vae import VAE
+
+    trainer = _trainer("vae_digits")
+    twin = twins.make_twin(trainer.method)
+    twin.load(trainer.state)
+    params = trainer.state.models["vae"].params
+    module = trainer.method.module
+    x = (jax.random.uniform(jax.random.key(0), (5, 8, 8, 1)) < 0.5).astype(jnp.float32)
+    eps = jax.random.normal(jax.random.key(1), (5, 8))
+    mean, log_var = module.apply({"params": params}, x, method=VAE.encode)
+    logits = module.apply({"params": params}, mean + jnp.exp(0.5 * log_var) * eps,
+                          method=VAE.decode)["logits"]
+    got = twin.forward_outputs(torch.from_numpy(np.array(x)).reshape(5, -1),
+                               torch.from_numpy(np.array(eps)))
+    _close(got["mean"], mean, "encoder mean")
+    _close(got["log_var"], log_var, "encoder log-variance")
+    _close(got["decoder"], logits.reshape(5, -1), "decoder logits")
+    _first_loss_matches(twin, trainer)
+
+
+@pytest.mark.parametrize("variant", ["gan", "wgan_gp"])
+def test_dcgan_twin_matches_genjax(variant):
+    twins = _twins()
+    import torch
+
+    extra = (["model.variant=wgan_gp", "model.discriminator_norm=none", "model.n_critic=2"]
+             if variant == "wgan_gp" else [])
+    trainer = _trainer("dcgan_digits", *extra)
+    method, state = trainer.method, trainer.state
+    twin = twins.make_twin(method)
+    twin.load(state)
+    g, d = state.models["generator"], state.models["discriminator"]
+    z = jax.random.normal(jax.random.key(0), (6, method.config.model.latent_dim))
+    fake = method.generator.apply({"params": g.params, **g.collections}, z, None, train=True,
+                                  mutable=["batch_stats"])[0]
+    d_vars = {"params": d.params, **d.collections}
+    scores = method.discriminator.apply(d_vars, fake, None, train=True,
+                                        mutable=["batch_stats"])[0] if d.collections else \
+        method.discriminator.apply(d_vars, fake, None, train=True)
+    with torch.no_grad():
+        got = twin.generator(torch.from_numpy(np.array(z)))
+        got_scores = twin.discriminator(torch.from_numpy(np.array(fake)).permute(0, 3, 1, 2))
+    _close(got.permute(0, 2, 3, 1), fake, "generator images")
+    _close(got_scores, scores, "discriminator logits")
+    _first_loss_matches(twin, trainer)
+
+
+def test_realnvp_twin_matches_genjax():
+    twins = _twins()
+    import torch
+
+    # One residual block per s/t network keeps the compile short; two scales keep the squeeze,
+    # the channel couplings and the factoring-out in the comparison.
+    trainer = _trainer("realnvp_digits", "model.num_blocks=1", "train.batch_size=32")
+    method = trainer.method
+    state = _perturbed(trainer.state, "flow", jax.random.key(0))
+    twin = twins.make_twin(method)
+    twin.load(state)
+    x = method.prepare(jax.random.key(1), jnp.asarray(trainer.host_batch(0)["image"]))
+    model = state.models["flow"]
+    log_p, _ = method.log_likelihood({**model.collections, "params": model.params}, x,
+                                     train=True)
+    with torch.no_grad():
+        got = twin.log_likelihood(torch.from_numpy(np.array(x)).permute(0, 3, 1, 2))
+    _close(got, log_p, "log p(x) (perturbed parameters)")
+    _first_loss_matches(twin, trainer)
+
+
+@pytest.mark.parametrize("name", ["pixelcnn_digits", "gated_pixelcnn_digits"])
+def test_pixelcnn_twins_match_genjax(name):
+    twins = _twins()
+    import torch
+
+    trainer = _trainer(name, "model.num_layers=2")  # the type-A first layer and a type-B one
+    method = trainer.method
+    state = _perturbed(trainer.state, "model", jax.random.key(0), scale=0.05)
+    twin = twins.make_twin(method)
+    twin.load(state)
+    host = trainer.host_batch(0)
+    x, _ = method.prepare(jax.random.key(1), jnp.asarray(host["image"]), train=True)
+    labels = method.labels(host)
+    args = (x,) if labels is None else (x, labels)
+    logits = method.module.apply({"params": state.models["model"].params}, *args)
+    with torch.no_grad():
+        t_labels = None if labels is None else torch.from_numpy(np.array(labels)).long()
+        got = twin.net(torch.from_numpy(np.array(x)).permute(0, 3, 1, 2), t_labels)
+    if got.ndim == 4:  # Bernoulli logits come back NCHW
+        got = got.permute(0, 2, 3, 1)
+    _close(got, logits, f"{name} logits (perturbed parameters)")
+    _first_loss_matches(twin, trainer)
+
+
+def test_cyclegan_twin_matches_genjax():
+    twins = _twins()
+    import torch
+
+    trainer = _trainer("cyclegan_digits", "train.batch_size=8")
+    method, state = trainer.method, trainer.state
+    twin = twins.make_twin(method)
+    twin.load(state)
+    x = method.view(jnp.asarray(trainer.host_batch(0)["image"]), "original")
+    g = state.models["generator_xy"].params
+    fake = method.generator.apply({"params": g}, x)
+    scores = method.discriminator.apply({"params": state.models["discriminator_y"].params}, fake)
+    with torch.no_grad():
+        got = twin.g_xy(torch.from_numpy(np.array(x)).permute(0, 3, 1, 2))
+        got_scores = twin.d_y(torch.from_numpy(np.array(fake)).permute(0, 3, 1, 2))
+    _close(got.permute(0, 2, 3, 1), fake, "generator G(x)")
+    _close(got_scores.permute(0, 2, 3, 1), scores, "PatchGAN scores D_Y(G(x))")
+    _first_loss_matches(twin, trainer)
