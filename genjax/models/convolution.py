@@ -302,14 +302,22 @@ def _input_grad(g: jax.Array, kernel: jax.Array, in_hw, strides, pads: Pads,
                                              lhs_dilation, pads, strict=True):
         before = k - 1 - lo
         grad_pads.append((before, (n_in - 1) * d + k - (n_out - 1) * s - 1 - before))
-    return lax.conv_general_dilated(g, flipped, lhs_dilation, grad_pads, lhs_dilation=strides,
-                                    dimension_numbers=DIMENSION_NUMBERS)
+    # Itself a canonical convolution with canonical gradients: a gradient penalty
+    # differentiates this input gradient again (WGAN-GP's critic step), inside the loop too.
+    return _canonical_conv(g, flipped, tuple(lhs_dilation),
+                           tuple(tuple(p) for p in grad_pads), tuple(strides), None)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
 def _kernel_grad(x: jax.Array, g: jax.Array, kernel_hw, strides, pads: Pads,
                  lhs_dilation) -> jax.Array:
     """d/dkernel as one canonical convolution: the batch axis is contracted as the features
-    of (C_in, H, W, B) against the output gradient laid out as a (Ho, Wo, B, C_out) kernel."""
+    of (C_in, H, W, B) against the output gradient laid out as a (Ho, Wo, B, C_out) kernel.
+
+    Bilinear in ``x`` and ``g``; its own derivatives (a gradient penalty differentiates the
+    critic's gradients again) are the forward convolution of ``x`` with the kernel cotangent
+    (d/dg) and that convolution's input gradient (d/dx), both canonical as well.
+    """
     k_pads = []
     for n_in, n_out, k, s, d, (lo, _) in zip(x.shape[1:3], g.shape[1:3], kernel_hw, strides,
                                              lhs_dilation, pads, strict=True):
@@ -319,6 +327,20 @@ def _kernel_grad(x: jax.Array, g: jax.Array, kernel_hw, strides, pads: Pads,
         lhs_dilation=lhs_dilation, rhs_dilation=strides, dimension_numbers=DIMENSION_NUMBERS,
     )  # (C_in, kh, kw, C_out)
     return dk.transpose(1, 2, 0, 3)
+
+
+def _kernel_grad_fwd(x, g, kernel_hw, strides, pads, lhs_dilation):
+    return _kernel_grad(x, g, kernel_hw, strides, pads, lhs_dilation), (x, g)
+
+
+def _kernel_grad_bwd(kernel_hw, strides, pads, lhs_dilation, residuals, dk_bar):
+    x, g = residuals
+    dx = _input_grad(g, dk_bar, x.shape[1:3], strides, pads, lhs_dilation)
+    dg = _canonical_conv(x, dk_bar, tuple(strides), pads, tuple(lhs_dilation), None)
+    return dx, dg
+
+
+_kernel_grad.defvjp(_kernel_grad_fwd, _kernel_grad_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
@@ -337,7 +359,8 @@ def _canonical_conv_bwd(strides, pads, lhs_dilation, taps, residuals, g):
     x, kernel = residuals
     dx = _input_grad(g, kernel, x.shape[1:3], strides, pads, lhs_dilation)
     if taps is None:
-        return dx, _kernel_grad(x, g, kernel.shape[:2], strides, pads, lhs_dilation)
+        return dx, _kernel_grad(x, g, tuple(kernel.shape[:2]), strides, pads,
+                                lhs_dilation)
     kh, kw, c, o = kernel.shape
     used = np.array([ty * kw + tx for ty, tx in taps])
     kernel_taps = kernel.reshape(kh * kw, c, o)[used]
