@@ -486,79 +486,84 @@ def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
         log(f"genjax: resumed from step {trainer.current_step}")
     (workdir / "config.json").write_text(to_json(config))
     writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
-    pictures = workdir / "pictures"
-    start = trainer.current_step
-    progress = Progress(start, cfg.num_steps, enabled=cfg.progress and jax.process_index() == 0)
-    saved_at: list[int] = []
-
-    def first_dispatch(step: int, seconds: float) -> None:
-        log(f"genjax: first dispatch ({step - start} step(s), compile {trainer.compile_seconds:.1f}"
-            f" s) took {seconds:.1f} s")
-        progress.restart(step)  # the rate and ETA leave out the compilation
-
-    def event_at(step: int) -> str | None:
-        due = ["eval"] if step % cfg.eval_every == 0 and step < cfg.num_steps else []
-        if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
-            due.append("checkpoint")
-        return "+".join(due) or None
-
-    def on_event(step: int, event: str) -> None:
-        if "eval" in event:
-            writer.write(step, trainer.evaluate(), split="eval")
-            trainer.write_pictures(pictures)
-        if "checkpoint" in event:
-            trainer.save()
-            saved_at.append(step)
-
-    def should_stop(step: int) -> str | None:
-        if stop.signal is not None:
-            return "signal"
-        if cfg.max_seconds and time.perf_counter() - t0 >= cfg.max_seconds:
-            return "budget"
-        return None
-
-    hooks = LoopHooks(
-        on_log=lambda step, summary: writer.write(step, summary, split="train"),
-        on_progress=lambda step, latest: progress.update(
-            step, {k: v for k, v in latest.items() if k.endswith("loss")}),
-        on_first_dispatch=first_dispatch,
-        event_at=event_at,
-        on_event=on_event,
-        should_stop=should_stop,
-    )
-    status = "finished"
+    # Closed however the run ends (a non-finite loss raises): an open TensorBoard writer
+    # fails in its atexit hook on Python 3.12 and its last events would be lost.
     try:
-        with _StopFlag() as stop:
-            report = trainer.train(max(cfg.num_steps - start, 0), hooks=hooks)
-            if report["stopped"]:
-                if saved_at and saved_at[-1] == trainer.current_step:
-                    trainer.checkpoints.wait()  # this step is being saved: no second save
-                else:
-                    trainer.save(wait=True)
-                status = "interrupted" if report["stopped"] == "signal" else "budget"
-                if status == "budget":
-                    log(f"genjax: train.max_seconds={cfg.max_seconds} reached at step "
-                        f"{trainer.current_step} of {cfg.num_steps}; checkpoint saved, evaluating.")
+        pictures = workdir / "pictures"
+        start = trainer.current_step
+        progress = Progress(start, cfg.num_steps,
+                            enabled=cfg.progress and jax.process_index() == 0)
+        saved_at: list[int] = []
+
+        def first_dispatch(step: int, seconds: float) -> None:
+            log(f"genjax: first dispatch ({step - start} step(s), compile {trainer.compile_seconds:.1f}"
+                f" s) took {seconds:.1f} s")
+            progress.restart(step)  # the rate and ETA leave out the compilation
+
+        def event_at(step: int) -> str | None:
+            due = ["eval"] if step % cfg.eval_every == 0 and step < cfg.num_steps else []
+            if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+                due.append("checkpoint")
+            return "+".join(due) or None
+
+        def on_event(step: int, event: str) -> None:
+            if "eval" in event:
+                writer.write(step, trainer.evaluate(), split="eval")
+                trainer.write_pictures(pictures)
+            if "checkpoint" in event:
+                trainer.save()
+                saved_at.append(step)
+
+        def should_stop(step: int) -> str | None:
+            if stop.signal is not None:
+                return "signal"
+            if cfg.max_seconds and time.perf_counter() - t0 >= cfg.max_seconds:
+                return "budget"
+            return None
+
+        hooks = LoopHooks(
+            on_log=lambda step, summary: writer.write(step, summary, split="train"),
+            on_progress=lambda step, latest: progress.update(
+                step, {k: v for k, v in latest.items() if k.endswith("loss")}),
+            on_first_dispatch=first_dispatch,
+            event_at=event_at,
+            on_event=on_event,
+            should_stop=should_stop,
+        )
+        status = "finished"
+        try:
+            with _StopFlag() as stop:
+                report = trainer.train(max(cfg.num_steps - start, 0), hooks=hooks)
+                if report["stopped"]:
+                    if saved_at and saved_at[-1] == trainer.current_step:
+                        trainer.checkpoints.wait()  # this step is being saved: no second save
+                    else:
+                        trainer.save(wait=True)
+                    status = "interrupted" if report["stopped"] == "signal" else "budget"
+                    if status == "budget":
+                        log(f"genjax: train.max_seconds={cfg.max_seconds} reached at step "
+                            f"{trainer.current_step} of {cfg.num_steps}; checkpoint saved, evaluating.")
+        finally:
+            progress.close()
+            trainer.checkpoints.close()
+        summary: dict[str, Any] = {"status": status, "step": trainer.current_step}
+        if status != "interrupted":
+            results = trainer.evaluate()
+            writer.write(trainer.current_step, results, split="eval")
+            written = trainer.write_pictures(pictures)
+            summary["eval"] = results
+            summary["parameters"] = trainer.evaluated_parameters()
+            summary["pictures"] = [str(p) for p in written]
+            summary["train_steps_per_second"] = report["steps_per_second"]
+            summary["compile_seconds"] = trainer.compile_seconds
+            if status == "budget":
+                summary["budget"] = (f"cut by train.max_seconds={cfg.max_seconds} at step "
+                                     f"{trainer.current_step} of {cfg.num_steps}")
+            summary["seconds"] = time.perf_counter() - t0
+            if jax.process_index() == 0:
+                (workdir / "results.json").write_text(json.dumps(summary, indent=2))
     finally:
-        progress.close()
-        trainer.checkpoints.close()
-    summary: dict[str, Any] = {"status": status, "step": trainer.current_step}
-    if status != "interrupted":
-        results = trainer.evaluate()
-        writer.write(trainer.current_step, results, split="eval")
-        written = trainer.write_pictures(pictures)
-        summary["eval"] = results
-        summary["parameters"] = trainer.evaluated_parameters()
-        summary["pictures"] = [str(p) for p in written]
-        summary["train_steps_per_second"] = report["steps_per_second"]
-        summary["compile_seconds"] = trainer.compile_seconds
-        if status == "budget":
-            summary["budget"] = (f"cut by train.max_seconds={cfg.max_seconds} at step "
-                                 f"{trainer.current_step} of {cfg.num_steps}")
-        summary["seconds"] = time.perf_counter() - t0
-        if jax.process_index() == 0:
-            (workdir / "results.json").write_text(json.dumps(summary, indent=2))
-    writer.close()
+        writer.close()
     return summary
 
 
