@@ -367,19 +367,6 @@ def _same_variables(a, b):
         np.testing.assert_array_equal(x, y, err_msg=str(path))
 
 
-@pytest.mark.parametrize("kwargs", MODULE_CASES)
-def test_conv_module_matches_flax(kwargs):
-    x = _rand((2, 7, 7, 3), 0)
-    ours, theirs = conv.Conv(**kwargs), nn.Conv(**kwargs)
-    key = jax.random.key(3)
-    variables = theirs.init(key, x)
-    _same_variables(ours.init(key, x), variables)
-    y, y_ref = ours.apply(variables, x), theirs.apply(variables, x)
-    assert y.dtype == y_ref.dtype and y.shape == y_ref.shape
-    rtol = 2.0**-7 if y.dtype == jnp.bfloat16 else 1e-5
-    assert_close(y.astype(jnp.float32), y_ref.astype(jnp.float32), rtol=rtol)
-
-
 TRANSPOSE_MODULE_CASES = [  # one kernel shape (4, 4, 3, 4) where the case is about something else
     dict(features=4, kernel_size=(4, 4), strides=(2, 2), padding="SAME", use_bias=False),
     dict(features=1, kernel_size=(4, 4), strides=2, padding="SAME"),
@@ -390,11 +377,15 @@ TRANSPOSE_MODULE_CASES = [  # one kernel shape (4, 4, 3, 4) where the case is ab
 ]
 
 
-@pytest.mark.parametrize("kwargs", TRANSPOSE_MODULE_CASES)
-def test_conv_transpose_module_matches_flax(kwargs):
-    x = _rand((2, 5, 6, 3), 0)
-    ours, theirs = conv.ConvTranspose(**kwargs), nn.ConvTranspose(**kwargs)
-    key = jax.random.key(4)
+@pytest.mark.parametrize("ours, theirs, x_shape, kwargs", [
+    *[(conv.Conv, nn.Conv, (2, 7, 7, 3), k) for k in MODULE_CASES],
+    *[(conv.ConvTranspose, nn.ConvTranspose, (2, 5, 6, 3), k) for k in TRANSPOSE_MODULE_CASES],
+])
+def test_module_matches_flax(ours, theirs, x_shape, kwargs):
+    """Same parameters from the same key, same output shape, dtype and values as Flax's."""
+    x = _rand(x_shape, 0)
+    ours, theirs = ours(**kwargs), theirs(**kwargs)
+    key = jax.random.key(3)
     variables = theirs.init(key, x)
     _same_variables(ours.init(key, x), variables)
     y, y_ref = ours.apply(variables, x), theirs.apply(variables, x)

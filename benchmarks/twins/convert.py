@@ -91,22 +91,22 @@ def load_dense(linear: torch.nn.Linear, params: dict, *, weight: np.ndarray | No
         raise ValueError("the Flax layer has a bias, the twin's layer has none")
 
 
+def _load_kernel_and_bias(layer: torch.nn.Module, weight, params: dict) -> None:
+    assign(layer.weight, weight)
+    if layer.bias is not None:
+        assign(layer.bias, params["bias"])
+    elif "bias" in params:
+        raise ValueError(f"the Flax layer has a bias, the twin's {type(layer).__name__} has none")
+
+
 def load_conv(conv: torch.nn.Conv2d, params: dict) -> None:
     """Copies a Flax ``Conv``'s ``{"kernel", "bias"}`` into ``conv``."""
-    assign(conv.weight, conv_weight(params["kernel"]))
-    if conv.bias is not None:
-        assign(conv.bias, params["bias"])
-    elif "bias" in params:
-        raise ValueError("the Flax convolution has a bias, the twin's has none")
+    _load_kernel_and_bias(conv, conv_weight(params["kernel"]), params)
 
 
 def load_conv_transpose(conv: torch.nn.ConvTranspose2d, params: dict) -> None:
     """Copies a Flax ``ConvTranspose``'s ``{"kernel", "bias"}`` into ``conv``."""
-    assign(conv.weight, conv_transpose_weight(params["kernel"]))
-    if conv.bias is not None:
-        assign(conv.bias, params["bias"])
-    elif "bias" in params:
-        raise ValueError("the Flax transposed convolution has a bias, the twin's has none")
+    _load_kernel_and_bias(conv, conv_transpose_weight(params["kernel"]), params)
 
 
 def load_batch_norm(norm: torch.nn.modules.batchnorm._BatchNorm, params: dict,
