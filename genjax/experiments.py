@@ -11,7 +11,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-from genjax.train.config import Config, apply_overrides, check_sections
+from genjax.train.config import Config, apply_overrides
+from genjax.train.method import check_config
 
 
 def experiment_dirs() -> list[Path]:
@@ -67,5 +68,5 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
     if not isinstance(config, Config):
         raise TypeError(f"{path}: get_config() must return genjax.train.Config, got {type(config)}")
     config = apply_overrides(config, list(overrides))
-    check_sections(config)  # one line naming a bad key, before any data is read
+    check_config(config)  # one line naming a bad key and value, before any data is read
     return config

@@ -46,4 +46,4 @@ def test_train_evaluate_sample(name, tmp_path, capsys):
 def test_classical_methods_refuse_other_preprocessing(tmp_path, capsys):
     args = ["train", "ppca_digits", "--workdir", str(tmp_path), "--set", "data.preprocess=symmetric"]
     assert cli_main(args) == 2
-    assert "data.preprocess=unit" in capsys.readouterr().err
+    assert "data.preprocess='symmetric'; expected 'unit'" in capsys.readouterr().err

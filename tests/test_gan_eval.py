@@ -10,7 +10,14 @@ import pytest
 
 from genjax.experiments import available_configs, load_config
 from genjax.methods.gan import GANConfig, GANMethod
-from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
+from genjax.train.config import (
+    Config,
+    ConfigValueError,
+    DataConfig,
+    EvalConfig,
+    OptimConfig,
+    TrainConfig,
+)
 from genjax.train.loop import Trainer, train_and_evaluate
 from genjax.train.method import DataSpec
 from genjax.train.metrics import MetricWriter
@@ -153,7 +160,7 @@ def test_fid_is_skipped_with_the_reason_or_refused_for_a_missing_file(tmp_path):
                       None)
     assert "model.inception_weights" in trainer.evaluate()["fid"]
     missing = GANConfig(hidden=(16,), latent_dim=4, inception_weights=str(tmp_path / "no.npz"))
-    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05"):
+    with pytest.raises(ConfigValueError, match="pt_inception-2015-12-05"):
         Trainer(_digits_config(missing), None)
 
 
@@ -177,7 +184,7 @@ def test_bigan_reports_nearest_neighbor_accuracy_in_encoder_space():
 @pytest.mark.parametrize(
     "model, data, match",
     [
-        (GANConfig(), DataConfig(name="digits", preprocess="unit"), "data.preprocess='symmetric'"),
+        (GANConfig(), DataConfig(name="digits", preprocess="unit"), "expected 'symmetric'"),
         (GANConfig(), DataConfig(name="ring", preprocess="symmetric"), "data.preprocess"),
         (GANConfig(architecture="dcgan"), DataConfig(name="ring", preprocess="none"), "mlp"),
         (GANConfig(metric_samples=0), DataConfig(name="digits", preprocess="symmetric"),

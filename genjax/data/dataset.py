@@ -141,6 +141,30 @@ def available_datasets() -> list[str]:
     return sorted([*_OWN_BUILDERS, *_BUILTIN_ALIASES, *toy.NUM_CLASSES, *domains.DATASETS])
 
 
+_BUILTIN_SHAPES = {"cifar10": ((32, 32, 3), 8, 10)}  # (shape, num_bits, num_classes)
+
+
+def describe_dataset(name: str) -> tuple[tuple[int, ...], int, int | None] | None:
+    """``(shape, num_bits, num_classes)`` of a named dataset, known without reading it.
+
+    ``shape`` is ``(H, W, C)`` of one image or ``(D,)`` of one point (``num_bits == 0``).
+    Returns ``None`` for a name this table does not know (``tfds:<name>`` datasets are
+    described by their files, when they are read) and for unknown names.
+    """
+    from genjax.data import domains  # imported here: domains.py builds on this module
+
+    if name in domains.DATASETS:
+        base, label = domains.DATASETS[name]
+        shape, num_bits, num_classes = describe_dataset(base)
+        return shape, num_bits, num_classes if label == "digit" else len(domains.DOMAINS)
+    if name in toy.NUM_CLASSES:
+        return (2,), 0, toy.NUM_CLASSES[name]
+    if name in _OWN_BUILDERS:
+        cls = _OWN_BUILDERS[name]
+        return tuple(cls.IMAGE_SHAPE), cls.NUM_BITS, cls.NUM_CLASSES
+    return _BUILTIN_SHAPES.get(name)
+
+
 def default_data_dir() -> str:
     """``$GENJAX_DATA_DIR``, else ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``."""
     for var in ("GENJAX_DATA_DIR", "TFDS_DATA_DIR"):

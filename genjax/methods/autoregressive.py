@@ -42,6 +42,7 @@ import dataclasses
 import functools
 import math
 from pathlib import Path
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -60,6 +61,7 @@ from genjax.models.sampling import (
     naive_sample,
     network_input,
 )
+from genjax.train.config import AtLeast, Flag, Number, OneOf, Rule, need
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
@@ -92,12 +94,34 @@ class AutoregressiveConfig:
       output_features: width of the 1x1 output layer (not PixelCNN++).
       kernel_size, first_kernel_size: masked kernels of later layers (3) and the first (7).
       num_mixtures: M, logistic components (PixelCNN++).
-      dropout_rate, weight_norm: PixelCNN++ regularization and parameterization.
+      dropout_rate, weight_norm: PixelCNN++ regularization (0: no dropout) and
+        parameterization.
       conditional: class-conditional on ``batch["label"]``.
       embed_features: label embedding size (Gated PixelCNN).
-      num_scales, base_features, num_blocks: multiscale S, base model width, upsampler blocks.
+      num_scales, base_features, num_blocks: multiscale S, base model width, upsampler blocks
+        (0 blocks: each upsampler is its input and output convolutions).
       sampler: ``auto`` | ``naive`` | ``cached`` | ``multiscale``.
     """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "architecture": OneOf(choices=ARCHITECTURES),
+        "likelihood": OneOf(choices=LIKELIHOODS),
+        "features": AtLeast(),
+        "num_layers": AtLeast(),
+        "output_features": AtLeast(),
+        "kernel_size": AtLeast(),
+        "first_kernel_size": AtLeast(),
+        "num_mixtures": AtLeast(),
+        "dropout_rate": Number(low=0.0, high=1.0, open_high=True, note="0: no dropout"),
+        "weight_norm": Flag(),
+        "conditional": Flag(),
+        "embed_features": AtLeast(),
+        "num_scales": AtLeast(),
+        "base_features": AtLeast(),
+        "num_blocks": AtLeast(minimum=0, note="0: each upsampler is its input and output "
+                                                "convolutions"),
+        "sampler": OneOf(choices=SAMPLERS),
+    }
 
     architecture: str = "pixelcnn"
     likelihood: str = "bernoulli"
@@ -183,51 +207,6 @@ def build_model(
     )
 
 
-def _validate(cfg: AutoregressiveConfig, config, data) -> None:
-    """Raises ValueError for a config that does not fit the architecture or the data."""
-    if cfg.architecture not in ARCHITECTURES:
-        raise ValueError(
-            f"model.architecture={cfg.architecture!r}; expected one of {ARCHITECTURES}"
-        )
-    if cfg.likelihood not in LIKELIHOODS:
-        raise ValueError(f"model.likelihood={cfg.likelihood!r}; expected one of {LIKELIHOODS}")
-    if cfg.sampler not in SAMPLERS:
-        raise ValueError(f"model.sampler={cfg.sampler!r}; expected one of {SAMPLERS}")
-    if (cfg.architecture == "pixelcnnpp") != (cfg.likelihood == "logistic_mixture"):
-        raise ValueError(
-            f"model.likelihood={cfg.likelihood!r} with model.architecture={cfg.architecture!r}: "
-            "PixelCNN++ needs likelihood='logistic_mixture', which no other architecture has"
-        )
-    if cfg.likelihood == "logistic_mixture" and data.num_bits != 8:
-        raise ValueError(
-            f"the logistic mixture is over 8-bit values; data has num_bits={data.num_bits}"
-        )
-    modes = ("binary", "binarize_dynamic") if cfg.likelihood == "bernoulli" else ("integer",)
-    for name in ("preprocess", "eval_preprocess"):
-        mode = getattr(config.data, name)
-        if (mode or name == "preprocess") and mode not in modes:
-            raise ValueError(
-                f"data.{name}={mode!r} does not fit model.likelihood={cfg.likelihood!r}; "
-                f"expected one of {modes}"
-            )
-    if cfg.conditional and cfg.architecture not in _CONDITIONAL:
-        raise ValueError(
-            f"model.conditional=True needs an architecture in {_CONDITIONAL}, got {cfg.architecture!r}"
-        )
-    if cfg.conditional and not data.num_classes:
-        raise ValueError(f"model.conditional=True needs labels; dataset {data.name!r} has none")
-    sampler = cfg.sampler
-    if sampler == "cached" and cfg.architecture != "pixelcnn":
-        raise ValueError(
-            f"model.sampler='cached' is implemented for pixelcnn, not {cfg.architecture!r}"
-        )
-    if (sampler == "multiscale") != (cfg.architecture == "multiscale") and sampler != "auto":
-        raise ValueError(
-            f"model.sampler={sampler!r} with model.architecture={cfg.architecture!r}: the "
-            "multiscale model is sampled by the multiscale sampler, every other one is not"
-        )
-
-
 @register
 class AutoregressiveMethod(Method):
     """Trains an autoregressive image model by maximum likelihood; exact test NLL; samplers."""
@@ -235,10 +214,61 @@ class AutoregressiveMethod(Method):
     name = "autoregressive"
     model_config = AutoregressiveConfig
 
+    @classmethod
+    def check_model(cls, config):
+        cfg: AutoregressiveConfig = config.model
+        if (cfg.architecture == "pixelcnnpp") != (cfg.likelihood == "logistic_mixture"):
+            need(False, "model.likelihood", cfg.likelihood,
+                 "'logistic_mixture' with model.architecture='pixelcnnpp', which no other "
+                 f"architecture has (model.architecture={cfg.architecture!r})")
+        for name in ("kernel_size", "first_kernel_size"):
+            size = getattr(cfg, name)
+            need(size % 2 == 1, f"model.{name}", size,
+                 "an odd integer (the kernel's centre is the current pixel)")
+        modes = ("binary", "binarize_dynamic") if cfg.likelihood == "bernoulli" else ("integer",)
+        for name in ("preprocess", "eval_preprocess"):
+            mode = getattr(config.data, name)
+            if mode or name == "preprocess":
+                need(mode in modes, f"data.{name}", mode,
+                     f"one of {modes} with model.likelihood={cfg.likelihood!r}")
+        if cfg.conditional:
+            need(cfg.architecture in _CONDITIONAL, "model.conditional", True,
+                 f"false with model.architecture={cfg.architecture!r} (class-conditional "
+                 f"architectures: {_CONDITIONAL})")
+        if cfg.sampler == "cached":
+            need(cfg.architecture == "pixelcnn", "model.sampler", cfg.sampler,
+                 f"not 'cached' with model.architecture={cfg.architecture!r} (the cached sampler "
+                 "is PixelCNN's)")
+        if cfg.sampler != "auto" and (cfg.sampler == "multiscale") != (
+                cfg.architecture == "multiscale"):
+            need(False, "model.sampler", cfg.sampler,
+                 f"'auto' or the one sampler of model.architecture={cfg.architecture!r} (the "
+                 "multiscale model is sampled by the multiscale sampler, every other one is not)")
+
+    @classmethod
+    def check_data(cls, config, data):
+        cfg: AutoregressiveConfig = config.model
+        need(len(data.shape) == 3 and data.num_bits >= 1, "data.name", data.name,
+             f"an image dataset (H, W, C); it holds {data.shape} values")
+        if cfg.likelihood == "logistic_mixture":
+            need(data.num_bits == 8, "model.likelihood", cfg.likelihood,
+                 f"a likelihood of {data.num_bits}-bit values: the logistic mixture is over "
+                 "8-bit values")
+        if cfg.conditional:
+            need(bool(data.num_classes), "model.conditional", True,
+                 f"false: dataset {data.name!r} has no labels")
+        channels = data.shape[-1]
+        need(cfg.features >= channels, "model.features", cfg.features,
+             f"at least the {channels} colour channels (one feature group per colour)")
+        if cfg.architecture == "multiscale":
+            factor = 2**cfg.num_scales
+            need(data.shape[0] % factor == 0 and data.shape[1] % factor == 0, "model.num_scales",
+                 cfg.num_scales, f"scales that halve {data.shape[0]}x{data.shape[1]} images "
+                 "exactly (sides divisible by 2 ** num_scales)")
+
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg: AutoregressiveConfig = config.model
-        _validate(cfg, config, data)
         self.num_values = 2**data.num_bits if cfg.likelihood == "categorical" else 256
         self.num_classes = (data.num_classes or 0) if cfg.conditional else 0
         # One module, in the compute dtype, for training, evaluation and sampling.

@@ -16,19 +16,25 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.classical.gmm import GaussianMixture, gmm_log_likelihood, sample_gmm, toy_mixture_2d
+from genjax.classical.gmm import (
+    COVARIANCE_TYPES,
+    GaussianMixture,
+    gmm_log_likelihood,
+    sample_gmm,
+    toy_mixture_2d,
+)
 from genjax.classical.linear_ae import linear_ae_loss, linear_ae_reconstruct
 from genjax.classical.ppca import PPCA, ppca_log_likelihood, sample_ppca
 from genjax.classical.run import run_gmm, run_linear_ae, run_ppca
 from genjax.data import load_dataset
 from genjax.train.checkpoint import CheckpointStore
-from genjax.train.config import to_dict, to_json
+from genjax.train.config import AtLeast, Number, OneOf, Rule, need, to_dict, to_json
 from genjax.train.method import FitMethod, register
 from genjax.train.metrics import MetricWriter
 
@@ -37,8 +43,32 @@ TOY = "toy_mixture_2d"
 
 @dataclasses.dataclass(frozen=True)
 class GMMConfig:
+    """Gaussian mixture fitted by EM (:func:`genjax.classical.run.run_gmm`).
+
+    Attributes:
+      num_components: K mixture components (at most the number of training points).
+      covariance_type: ``spherical``, ``diag`` or ``full``.
+      num_restarts: EM runs from k-means++ initialisations; the best training likelihood wins.
+      max_iters: EM iterations per restart.
+      tol: stop when the mean log-likelihood gains less than this; 0 runs all ``max_iters``.
+      reg_covar: added to the covariance diagonals; 0 adds nothing.
+      num_samples: samples drawn for the picture.
+      toy_examples: points of ``toy_mixture_2d`` (the last fifth held out).
+    """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "num_components": AtLeast(),
+        "covariance_type": OneOf(choices=COVARIANCE_TYPES),
+        "num_restarts": AtLeast(),
+        "max_iters": AtLeast(),
+        "tol": Number(low=0.0, note="0: run all max_iters"),
+        "reg_covar": Number(low=0.0, note="0: no regularisation"),
+        "num_samples": AtLeast(),
+        "toy_examples": AtLeast(minimum=5),
+    }
+
     num_components: int = 10
-    covariance_type: str = "full"  # spherical | diag | full
+    covariance_type: str = "full"
     num_restarts: int = 3
     max_iters: int = 200
     tol: float = 1e-4
@@ -49,6 +79,22 @@ class GMMConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PPCAConfig:
+    """Probabilistic PCA (Tipping & Bishop 1999), closed form and EM.
+
+    Attributes:
+      latent_dim: q, in [1, D) for D-dimensional data.
+      max_iters: EM iterations (the EM fit is checked against the closed form).
+      tol: EM stops when the log-likelihood gains less than this; 0 runs all ``max_iters``.
+      num_samples: samples drawn for the picture.
+    """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "latent_dim": AtLeast(),
+        "max_iters": AtLeast(),
+        "tol": Number(low=0.0, note="0: run all max_iters"),
+        "num_samples": AtLeast(),
+    }
+
     latent_dim: int = 10
     max_iters: int = 1000
     tol: float = 1e-6
@@ -57,14 +103,55 @@ class PPCAConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LinearAEConfig:
+    """Linear autoencoder trained by gradient descent on the l2 reconstruction loss.
+
+    Attributes:
+      latent_dim: q, in [1, D) for D-dimensional data.
+      steps: gradient steps.
+      learning_rate: plain gradient descent's step size, > 0.
+      batch_size: examples per step; 0 means the full batch.
+    """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "latent_dim": AtLeast(),
+        "steps": AtLeast(),
+        "learning_rate": Number(low=0.0, open_low=True),
+        "batch_size": AtLeast(minimum=0, note="0: full batch"),
+    }
+
     latent_dim: int = 10
     steps: int = 5000
     learning_rate: float = 1e-2
-    batch_size: int = 0  # 0: full batch
+    batch_size: int = 0
 
 
 class _Classical(FitMethod):
     """Shared data loading, saving and restoring; subclasses name the runner and the params."""
+
+    extra_datasets = (TOY,)
+
+    @classmethod
+    def check_model(cls, config):
+        if config.data.name != TOY:
+            need(config.data.preprocess == "unit", "data.preprocess", config.data.preprocess,
+                 "'unit' (the classical models use pixels scaled to [0, 1])")
+        if config.data.name == TOY and hasattr(config.model, "latent_dim"):
+            cls._check_dimension(config, 2)
+        if config.data.name == TOY and hasattr(config.model, "num_components"):
+            n = config.model.toy_examples - config.model.toy_examples // 5
+            need(config.model.num_components <= n, "model.num_components",
+                 config.model.num_components, f"at most the {n} training points")
+
+    @classmethod
+    def check_data(cls, config, data):
+        if hasattr(config.model, "latent_dim"):
+            cls._check_dimension(config, data.num_dims)
+
+    @classmethod
+    def _check_dimension(cls, config, dims: int) -> None:
+        q = config.model.latent_dim
+        need(q < dims, "model.latent_dim", q,
+             f"an integer in [1, {dims}): dataset {config.data.name!r} has {dims} dimensions")
 
     def load_data(self) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | None]:
         """``(x_train, x_test, image_shape)``: float32 ``(N, D)``; image_shape None for toy data."""
@@ -75,11 +162,6 @@ class _Classical(FitMethod):
             x = np.asarray(x, np.float32)
             cut = n - n // 5
             return x[:cut], x[cut:], None
-        if cfg.data.preprocess != "unit":
-            raise ValueError(
-                f"data.preprocess={cfg.data.preprocess!r}: the classical models use pixels scaled "
-                "to [0, 1]; set data.preprocess=unit"
-            )
         out = []
         for split, limit in ((cfg.data.train_split, cfg.data.max_train_examples),
                              (cfg.data.eval_split, cfg.data.max_eval_examples)):

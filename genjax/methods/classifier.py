@@ -35,6 +35,7 @@ import dataclasses
 import json
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +45,7 @@ from genjax.data import BatchIterator, preprocess
 from genjax.eval.images import save_image_grid
 from genjax.losses import accuracy, softmax_cross_entropy
 from genjax.models.classifier import CNNClassifier
+from genjax.train.config import AtLeast, Each, Number, Rule, need
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
@@ -66,6 +68,12 @@ class ClassifierConfig:
       dropout_rate: dropout on the feature layer in training; 0 disables it.
     """
 
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "conv_features": Each(element=AtLeast(), min_len=1),
+        "dense": AtLeast(),
+        "dropout_rate": Number(low=0.0, high=1.0, open_high=True, note="0: no dropout"),
+    }
+
     conv_features: tuple[int, ...] = (32, 64)
     dense: int = 128
     dropout_rate: float = 0.0
@@ -87,27 +95,24 @@ class ClassifierMethod(Method):
     name = "classifier"
     model_config = ClassifierConfig
 
+    @classmethod
+    def check_model(cls, config):
+        preprocess = config.data.preprocess
+        need(preprocess in INPUT_MODES, "data.preprocess", preprocess,
+             f"one of {INPUT_MODES} (the classifier needs a deterministic input convention)")
+        need(config.data.eval_preprocess in ("", preprocess), "data.eval_preprocess",
+             config.data.eval_preprocess, f"empty or {preprocess!r} (data.preprocess)")
+
+    @classmethod
+    def check_data(cls, config, data):
+        need(len(data.shape) == 3 and data.num_bits >= 1, "data.name", data.name,
+             f"an image dataset (H, W, C); it holds {data.shape} values")
+        need((data.num_classes or 0) >= 2, "data.name", data.name,
+             f"a labelled dataset with >= 2 classes; it has num_classes={data.num_classes}")
+
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg: ClassifierConfig = config.model
-        if data.num_classes is None or data.num_classes < 2:
-            raise ValueError(
-                f"the classifier needs a labelled dataset with >= 2 classes; dataset "
-                f"{data.name!r} has num_classes={data.num_classes}"
-            )
-        modes = {config.data.preprocess, config.data.eval_preprocess or config.data.preprocess}
-        if not modes <= set(INPUT_MODES):
-            raise ValueError(
-                f"the classifier needs a deterministic input convention, data.preprocess in "
-                f"{INPUT_MODES} and data.eval_preprocess empty or the same; got "
-                f"data.preprocess={config.data.preprocess!r}, "
-                f"data.eval_preprocess={config.data.eval_preprocess!r}"
-            )
-        if len(modes) > 1:
-            raise ValueError(
-                "data.eval_preprocess must be empty or equal to data.preprocess for the "
-                f"classifier, got {config.data.eval_preprocess!r} vs {config.data.preprocess!r}"
-            )
         self.module = CNNClassifier(
             num_classes=data.num_classes,
             conv_features=tuple(cfg.conv_features),

@@ -63,6 +63,7 @@ from genjax.losses.flow import (
 )
 from genjax.models.flow_layers import NORMS
 from genjax.models.flows import RealNVP, RealNVP2D
+from genjax.train.config import AtLeast, Each, Number, OneOf, Rule, need
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
@@ -81,17 +82,31 @@ class RealNVPConfig:
         :class:`~genjax.models.flows.RealNVP2D`).
       num_scales: image: scales L (L - 1 squeezes; H, W divisible by 2^(L-1)).
       features: image: feature maps of each coupling's ResNet s/t network.
-      num_blocks: image: residual blocks per s/t network.
-      num_couplings: toy2d: number of coupling layers (even).
+      num_blocks: image: residual blocks per s/t network (0: its input and output convolutions).
+      num_couplings: toy2d: number of coupling layers (alternating halves; even in practice).
       hidden: toy2d: hidden widths of each coupling's MLP.
       norm: ``batchnorm`` (Real NVP Sec. 3.7), ``actnorm`` (Glow) or ``none``.
       logit_alpha: image: alpha of the logit transform, in (0, 0.5) (0.05 in Real NVP).
-      temperature: default sampling temperature T (latents ``T * eps``); 1 samples the model.
+      temperature: default sampling temperature T (latents ``T * eps``); 1 samples the model,
+        0 gives the mode (all latents zero).
         It changes sampling only, so ``genjax sample --set model.temperature=...`` may change it
         on a trained workdir (``EVAL_ONLY_FIELDS``).
     """
 
     EVAL_ONLY_FIELDS: ClassVar[tuple[str, ...]] = ("temperature",)
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "architecture": OneOf(choices=ARCHITECTURES),
+        "num_scales": AtLeast(),
+        "features": AtLeast(),
+        "num_blocks": AtLeast(minimum=0, note="0: each s/t network is its input and output "
+                                                "convolutions"),
+        "num_couplings": AtLeast(),
+        "hidden": Each(element=AtLeast(), min_len=1),
+        "norm": OneOf(choices=tuple(sorted(NORMS))),
+        "logit_alpha": Number(low=0.0, high=0.5, open_low=True, open_high=True),
+        "temperature": Number(low=0.0, note="0: the mode, latents all zero"),
+    }
 
     architecture: str = "image"
     num_scales: int = 2
@@ -104,53 +119,6 @@ class RealNVPConfig:
     temperature: float = 1.0
 
 
-def _validate(cfg: RealNVPConfig, config, data) -> None:
-    if cfg.architecture not in ARCHITECTURES:
-        raise ValueError(f"model.architecture={cfg.architecture!r}; expected one of {ARCHITECTURES}")
-    if cfg.norm not in NORMS:
-        raise ValueError(f"model.norm={cfg.norm!r}; expected one of {sorted(NORMS)}")
-    if not (math.isfinite(cfg.temperature) and cfg.temperature >= 0):
-        raise ValueError(f"model.temperature must be a finite number >= 0, got {cfg.temperature}")
-    modes = {config.data.preprocess, config.data.eval_preprocess or config.data.preprocess}
-    if cfg.architecture == "toy2d":
-        if len(data.shape) != 1 or data.num_bits != 0:
-            raise ValueError(
-                f"model.architecture='toy2d' needs continuous points (D,) with num_bits=0; "
-                f"data {data.name!r} has shape {data.shape}, num_bits={data.num_bits}"
-            )
-        if modes != {"none"}:
-            raise ValueError(f"toy2d flows take data.preprocess='none', got {sorted(modes)}")
-        if cfg.num_couplings < 1 or not cfg.hidden or min(cfg.hidden) < 1:
-            raise ValueError(
-                f"model.num_couplings must be >= 1 and model.hidden non-empty positive widths, "
-                f"got {cfg.num_couplings} and {cfg.hidden}"
-            )
-        return
-    if len(data.shape) != 3 or data.num_bits < 1:
-        raise ValueError(
-            f"model.architecture='image' needs integer images (H, W, C); data {data.name!r} has "
-            f"shape {data.shape}, num_bits={data.num_bits} (use architecture='toy2d' for points)"
-        )
-    if modes != {"dequantize"}:
-        raise ValueError(
-            f"Real NVP on images takes data.preprocess='dequantize' (uniform dequantization, "
-            f"the bits/dim convention), got {sorted(modes)}"
-        )
-    if not 0.0 < cfg.logit_alpha < 0.5:
-        raise ValueError(f"model.logit_alpha must be in (0, 0.5), got {cfg.logit_alpha}")
-    if cfg.num_scales < 1 or cfg.features < 1 or cfg.num_blocks < 0:
-        raise ValueError(
-            f"model.num_scales and model.features must be >= 1 and model.num_blocks >= 0, got "
-            f"{cfg.num_scales}, {cfg.features}, {cfg.num_blocks}"
-        )
-    factor = 2 ** (cfg.num_scales - 1)
-    if data.shape[0] % factor or data.shape[1] % factor:
-        raise ValueError(
-            f"model.num_scales={cfg.num_scales} needs image height and width divisible by "
-            f"{factor}; data {data.name!r} has shape {data.shape}"
-        )
-
-
 @register
 class RealNVPMethod(Method):
     """Trains a Real NVP flow by exact maximum likelihood; evaluates test NLL exactly."""
@@ -158,10 +126,35 @@ class RealNVPMethod(Method):
     name = "realnvp"
     model_config = RealNVPConfig
 
+    @classmethod
+    def check_model(cls, config):
+        cfg: RealNVPConfig = config.model
+        expected = "none" if cfg.architecture == "toy2d" else "dequantize"
+        why = ("toy2d flows model continuous points" if expected == "none" else
+               "Real NVP on images: uniform dequantization, the bits/dim convention")
+        for name in ("preprocess", "eval_preprocess"):
+            mode = getattr(config.data, name)
+            if mode or name == "preprocess":
+                need(mode == expected, f"data.{name}", mode, f"{expected!r} ({why})")
+
+    @classmethod
+    def check_data(cls, config, data):
+        cfg: RealNVPConfig = config.model
+        if cfg.architecture == "toy2d":
+            need(len(data.shape) == 1 and data.num_bits == 0, "model.architecture",
+                 cfg.architecture, f"'image': dataset {data.name!r} holds images {data.shape}")
+            return
+        need(len(data.shape) == 3 and data.num_bits >= 1, "model.architecture", cfg.architecture,
+             f"'toy2d': dataset {data.name!r} holds points {data.shape}")
+        factor = 2 ** (cfg.num_scales - 1)
+        need(data.shape[0] % factor == 0 and data.shape[1] % factor == 0, "model.num_scales",
+             cfg.num_scales, f"scales whose {cfg.num_scales - 1} squeezes halve "
+             f"{data.shape[0]}x{data.shape[1]} images exactly (sides divisible by "
+             "2 ** (num_scales - 1))")
+
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg: RealNVPConfig = config.model
-        _validate(cfg, config, data)
         self.is_image = cfg.architecture == "image"
         dtype = compute_dtype(config)  # of the s/t networks; the flow's data path is float32
         if self.is_image:

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
@@ -77,12 +78,24 @@ from genjax.losses import (
 )
 from genjax.models.gan import (
     ACTIVATIONS,
+    NORMS,
     BiGANEncoder,
     DCGANDiscriminator,
     DCGANGenerator,
     JointDiscriminator,
     MLPDiscriminator,
     MLPGenerator,
+)
+from genjax.train.config import (
+    AtLeast,
+    ConfigValueError,
+    Each,
+    Flag,
+    Number,
+    OneOf,
+    Rule,
+    Text,
+    need,
 )
 from genjax.train.method import Method, register
 from genjax.train.metrics import read_metrics
@@ -103,6 +116,23 @@ class GANConfig:
     """Architecture, objective and evaluation protocol of an adversarial method.
 
     Attributes (objective and architecture: see the module docstring):
+      variant: ``gan``, ``wgan`` (weight clipping), ``wgan_gp`` or ``bigan``.
+      generator_loss: ``gan`` only: ``nonsaturating`` (Goodfellow et al. Sec. 3) or ``minimax``.
+      architecture: ``mlp`` (images flattened, or points) or ``dcgan`` (images).
+      latent_dim: dimension of the generator's noise z.
+      hidden: MLP generator widths (the discriminator's default is their reverse).
+      base_features / num_stages: DCGAN feature maps of the first stage and number of
+        stride-2 stages (image sides must be divisible by ``2 ** num_stages``).
+      generator_norm / discriminator_norm: DCGAN normalisation, ``batch``, ``layer`` or
+        ``none`` (WGAN-GP's critic takes ``layer`` or ``none``).
+      conditional: feed the class label to G and D (needs a labelled dataset).
+      n_critic: discriminator updates per generator update; ``train.batch_size`` is a
+        multiple of it (one part of the batch per update).
+      clip_value: ``wgan``: critic weights are clipped to ``[-clip_value, clip_value]``.
+      gp_weight: ``wgan_gp``: lambda of the gradient penalty; 0 means no penalty.
+      discriminator_learning_rate: the discriminator's learning rate; 0 means
+        ``optim.learning_rate``.
+      maxout_pieces: pieces per maxout unit (``discriminator_activation="maxout"``).
       classifier_workdir: workdir of a ``genjax train classifier_<dataset>`` run on the same
         dataset; enables FD-<dataset>-cnn, KD, precision/recall and (conditional) label
         accuracy at evaluation. Empty: those metrics are skipped, with the reason reported.
@@ -130,6 +160,33 @@ class GANConfig:
         fake, generator update, penalty).
     """
 
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "variant": OneOf(choices=VARIANTS),
+        "generator_loss": OneOf(choices=("nonsaturating", "minimax")),
+        "architecture": OneOf(choices=("mlp", "dcgan")),
+        "latent_dim": AtLeast(),
+        "hidden": Each(element=AtLeast(), min_len=1),
+        "base_features": AtLeast(),
+        "num_stages": AtLeast(),
+        "generator_norm": OneOf(choices=NORMS),
+        "discriminator_norm": OneOf(choices=NORMS),
+        "conditional": Flag(),
+        "n_critic": AtLeast(),
+        "clip_value": Number(low=0.0, open_low=True),
+        "gp_weight": Number(low=0.0, note="0: no gradient penalty"),
+        "discriminator_learning_rate": Number(low=0.0, note="0: optim.learning_rate"),
+        "classifier_workdir": Text(note="empty: no classifier metrics"),
+        "inception_weights": Text(note="empty: no FID"),
+        "metric_samples": AtLeast(minimum=4),
+        "parzen_validation_split": Text(note="empty: no Parzen estimate"),
+        "parzen_sigmas": Each(element=Number(low=0.0, open_low=True), min_len=1),
+        "discriminator_hidden": Each(element=AtLeast(), note="(): hidden reversed"),
+        "discriminator_activation": OneOf(choices=ACTIVATIONS),
+        "maxout_pieces": AtLeast(),
+        "discriminator_dropout": Each(element=Number(low=0.0, high=1.0, open_high=True),
+                                      min_len=2, max_len=2, note="(0, 0): no dropout"),
+    }
+
     variant: str = "gan"
     generator_loss: str = "nonsaturating"  # gan only: nonsaturating | minimax
     architecture: str = "mlp"  # mlp | dcgan
@@ -155,80 +212,6 @@ class GANConfig:
     discriminator_dropout: tuple[float, float] = (0.0, 0.0)
 
 
-def _validate(cfg: GANConfig, config, data) -> None:
-    if cfg.variant not in VARIANTS:
-        raise ValueError(f"model.variant={cfg.variant!r}; expected one of {VARIANTS}")
-    if cfg.generator_loss not in ("nonsaturating", "minimax"):
-        raise ValueError(
-            f"model.generator_loss={cfg.generator_loss!r}; expected 'nonsaturating' or 'minimax'"
-        )
-    if cfg.variant == "wgan_gp" and cfg.discriminator_norm == "batch":
-        raise ValueError(
-            "model.variant='wgan_gp' penalises per-example gradients, which batch norm mixes; "
-            "set model.discriminator_norm=layer or none (Gulrajani et al. 2017, Sec. 4)"
-        )
-    if cfg.n_critic < 1 or config.train.batch_size % cfg.n_critic:
-        raise ValueError(
-            f"train.batch_size={config.train.batch_size} must be a multiple of "
-            f"model.n_critic={cfg.n_critic} >= 1 (one part of the batch per critic update)"
-        )
-    if cfg.inception_weights:
-        if data.num_bits == 0:
-            raise ValueError("model.inception_weights: FID is for images; this dataset holds points")
-        if not Path(cfg.inception_weights).is_file():
-            from genjax.eval.inception import INCEPTION_REFERENCE
-
-            raise FileNotFoundError(
-                f"model.inception_weights={cfg.inception_weights!r} is not a file; FID needs "
-                f"{INCEPTION_REFERENCE}"
-            )
-    if cfg.metric_samples < 4:
-        raise ValueError(f"model.metric_samples must be >= 4, got {cfg.metric_samples}")
-    sigmas = np.asarray(cfg.parzen_sigmas, dtype=np.float64)
-    if sigmas.ndim != 1 or not sigmas.size or not np.all(np.isfinite(sigmas) & (sigmas > 0)):
-        raise ValueError(
-            f"model.parzen_sigmas must be a non-empty tuple of finite bandwidths > 0 (pixels in "
-            f"[0, 1]), got {cfg.parzen_sigmas!r}"
-        )
-    if cfg.discriminator_activation not in ACTIVATIONS:
-        raise ValueError(
-            f"model.discriminator_activation={cfg.discriminator_activation!r}; expected one of "
-            f"{ACTIVATIONS}"
-        )
-    if cfg.maxout_pieces < 1:
-        raise ValueError(f"model.maxout_pieces must be >= 1, got {cfg.maxout_pieces}")
-    rates = tuple(cfg.discriminator_dropout)
-    if len(rates) != 2 or not all(0.0 <= float(r) < 1.0 for r in rates):
-        raise ValueError(
-            "model.discriminator_dropout must be two drop rates (input, hidden) in [0, 1), got "
-            f"{cfg.discriminator_dropout!r}"
-        )
-    custom_d = (cfg.discriminator_hidden or cfg.discriminator_activation != "leaky_relu"
-                or any(rates))
-    if custom_d and (cfg.architecture != "mlp" or cfg.variant == "bigan"):
-        raise ValueError(
-            "model.discriminator_hidden / discriminator_activation / discriminator_dropout set "
-            "the MLP discriminator; they are not available with "
-            f"model.architecture={cfg.architecture!r}, variant={cfg.variant!r}"
-        )
-    if cfg.conditional and not data.num_classes:
-        raise ValueError(f"model.conditional=True needs labels; dataset {data.name!r} has none")
-    points = data.num_bits == 0
-    expected = "none" if points else "symmetric"
-    modes = {config.data.preprocess, config.data.eval_preprocess or config.data.preprocess}
-    if modes != {expected}:
-        what = "continuous points" if points else "images (G's tanh output is in [-1, 1])"
-        raise ValueError(
-            f"GANs on {what} take data.preprocess={expected!r} (and data.eval_preprocess empty "
-            f"or the same); dataset {data.name!r} got {sorted(modes)}"
-        )
-    if points and cfg.architecture != "mlp":
-        raise ValueError(
-            f"model.architecture={cfg.architecture!r} needs images; dataset {data.name!r} holds "
-            "points: use model.architecture=mlp"
-        )
-
-
 @register
 class GANMethod(Method):
     """Alternating updates of a discriminator (critic) and a generator (and BiGAN's encoder)."""
@@ -236,10 +219,65 @@ class GANMethod(Method):
     name = "gan"
     model_config = GANConfig
 
+    @classmethod
+    def check_model(cls, config):
+        cfg: GANConfig = config.model
+        if cfg.variant == "wgan_gp":
+            need(cfg.discriminator_norm != "batch", "model.discriminator_norm",
+                 cfg.discriminator_norm, "'layer' or 'none' with model.variant='wgan_gp': the "
+                 "penalty is per example, which batch norm mixes (Gulrajani et al. 2017, Sec. 4)")
+        need(config.train.batch_size % cfg.n_critic == 0, "train.batch_size",
+             config.train.batch_size, f"a multiple of model.n_critic={cfg.n_critic} (one part "
+             "of the batch per critic update)")
+        custom_d = (cfg.discriminator_hidden or cfg.discriminator_activation != "leaky_relu"
+                    or any(cfg.discriminator_dropout))
+        if custom_d and (cfg.architecture != "mlp" or cfg.variant == "bigan"):
+            raise ConfigValueError(
+                "model.discriminator_hidden / discriminator_activation / discriminator_dropout "
+                "set the MLP discriminator; they are not available with "
+                f"model.architecture={cfg.architecture!r}, variant={cfg.variant!r}")
+        if cfg.variant == "bigan":
+            need(cfg.architecture == "mlp" and not cfg.conditional, "model.variant",
+                 cfg.variant, "an unconditional MLP (BiGAN's joint discriminator is an MLP): "
+                 "set model.architecture=mlp and model.conditional=false")
+        if cfg.inception_weights and not Path(cfg.inception_weights).is_file():
+            from genjax.eval.inception import INCEPTION_REFERENCE
+
+            raise ConfigValueError(
+                f"model.inception_weights={cfg.inception_weights!r}; expected a file: FID needs "
+                f"{INCEPTION_REFERENCE}")
+
+    @classmethod
+    def check_data(cls, config, data):
+        cfg: GANConfig = config.model
+        points = data.num_bits == 0
+        if cfg.inception_weights:
+            need(not points, "model.inception_weights", cfg.inception_weights,
+                 f"empty: FID is for images; dataset {data.name!r} holds points")
+        if cfg.conditional:
+            need(bool(data.num_classes), "model.conditional", True,
+                 f"false: dataset {data.name!r} has no labels")
+        expected = "none" if points else "symmetric"
+        what = "continuous points" if points else "images (G's tanh output is in [-1, 1])"
+        for name in ("preprocess", "eval_preprocess"):
+            mode = getattr(config.data, name)
+            if mode or name == "preprocess":
+                need(mode == expected, f"data.{name}", mode,
+                     f"{expected!r}: GANs on {what}" + (", or empty" if name != "preprocess"
+                                                         else ""))
+        if points:
+            need(cfg.architecture == "mlp", "model.architecture", cfg.architecture,
+                 f"'mlp': dataset {data.name!r} holds points")
+        elif cfg.architecture == "dcgan":
+            factor = 2**cfg.num_stages
+            need(data.shape[0] % factor == 0 and data.shape[1] % factor == 0,
+                 "model.num_stages", cfg.num_stages,
+                 f"stages that halve {data.shape[0]}x{data.shape[1]} images exactly (sides "
+                 f"divisible by 2 ** num_stages)")
+
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg: GANConfig = config.model
-        _validate(cfg, config, data)
         self.is_points = data.num_bits == 0
         self.num_classes = data.num_classes if cfg.conditional else 0
         self.dtype = compute_dtype(config)
@@ -286,11 +324,9 @@ class GANMethod(Method):
                                cfg.generator_norm, dtype=self.dtype)
             d = DCGANDiscriminator(cfg.base_features, cfg.num_stages, self.num_classes,
                                    cfg.discriminator_norm, dtype=self.dtype)
-        else:
-            raise ValueError(f"model.architecture={cfg.architecture!r}; expected 'mlp' or 'dcgan'")
-        if self._bigan:
-            if cfg.architecture != "mlp" or cfg.conditional:
-                raise ValueError("model.variant='bigan' uses the MLP architecture, unconditional")
+        else:  # check_model: the architecture is one of the two
+            raise AssertionError(cfg.architecture)
+        if self._bigan:  # check_model: an unconditional MLP
             d = JointDiscriminator(hidden=tuple(reversed(cfg.hidden)), dtype=self.dtype)
         return g, d
 

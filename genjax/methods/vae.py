@@ -28,7 +28,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -47,12 +47,23 @@ from genjax.losses import (
     reparameterize,
     standard_normal_log_density,
 )
-from genjax.models.vae import VAE, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from genjax.models.vae import (
+    ACTIVATIONS,
+    LIKELIHOODS,
+    VAE,
+    ConvDecoder,
+    ConvEncoder,
+    MLPDecoder,
+    MLPEncoder,
+)
+from genjax.train.config import AtLeast, Each, OneOf, Rule, need
 from genjax.train.method import Method, register
 from genjax.train.metrics import Progress
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients
+
+IWAE_CHUNK = 500  # importance samples per evaluation chunk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,13 +73,24 @@ class VAEConfig:
     Attributes:
       architecture: ``mlp`` or ``conv`` (encoder and decoder alike).
       latent_dim: dimension of z.
-      hidden: MLP hidden widths (encoder; the decoder mirrors them).
+      hidden: MLP hidden widths (encoder; the decoder mirrors them); ``()``: linear maps.
       conv_features: channels of the conv encoder stages (the decoder mirrors them).
       activation: ``tanh`` (Kingma & Welling; Burda et al.), ``relu``, ``elu``, ...
       likelihood: ``bernoulli`` for binary data, ``gaussian`` for continuous data.
       objective: ``elbo`` (S = num_samples Monte Carlo samples) or ``iwae`` (K = num_samples).
       num_samples: S or K used in training.
     """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "architecture": OneOf(choices=("mlp", "conv")),
+        "latent_dim": AtLeast(),
+        "hidden": Each(element=AtLeast(), note="(): a linear encoder and decoder"),
+        "conv_features": Each(element=AtLeast(), min_len=1),
+        "activation": OneOf(choices=tuple(ACTIVATIONS)),
+        "likelihood": OneOf(choices=LIKELIHOODS),
+        "objective": OneOf(choices=("elbo", "iwae")),
+        "num_samples": AtLeast(),
+    }
 
     architecture: str = "mlp"
     latent_dim: int = 50
@@ -109,18 +131,37 @@ class VAEMethod(Method):
     name = "vae"
     model_config = VAEConfig
 
+    @classmethod
+    def check_model(cls, config):
+        cfg: VAEConfig = config.model
+        accepted = {"bernoulli": ("binarize_dynamic", "binary", "unit"),
+                    "gaussian": ("unit", "symmetric", "dequantize")}[cfg.likelihood]
+        for name in ("preprocess", "eval_preprocess"):
+            mode = getattr(config.data, name)
+            if mode or name == "preprocess":
+                need(mode in accepted, f"data.{name}", mode,
+                     f"one of {accepted} with model.likelihood={cfg.likelihood!r}")
+        k = config.eval.iwae_samples
+        need(k <= IWAE_CHUNK or k % IWAE_CHUNK == 0, "eval.iwae_samples", k,
+             f"at most {IWAE_CHUNK} or a multiple of {IWAE_CHUNK} (the K samples are drawn in "
+             f"chunks of {IWAE_CHUNK})")
+
+    @classmethod
+    def check_data(cls, config, data):
+        cfg: VAEConfig = config.model
+        need(len(data.shape) == 3 and data.num_bits >= 1, "data.name", data.name,
+             f"an image dataset (H, W, C); it holds {data.shape} values")
+        factor = 2 ** len(cfg.conv_features)
+        if cfg.architecture == "conv":
+            need(data.shape[0] % factor == 0 and data.shape[1] % factor == 0,
+                 "model.conv_features", cfg.conv_features,
+                 f"at most as many stride-2 stages as halve {data.shape[0]}x{data.shape[1]} "
+                 f"images exactly ({len(cfg.conv_features)} stages need sides divisible by "
+                 f"{factor})")
+
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg: VAEConfig = config.model
-        if cfg.objective not in ("elbo", "iwae"):
-            raise ValueError(f"model.objective={cfg.objective!r}; expected 'elbo' or 'iwae'")
-        if cfg.num_samples < 1:
-            raise ValueError(f"model.num_samples must be >= 1, got {cfg.num_samples}")
-        if cfg.likelihood == "bernoulli" and config.data.preprocess in ("symmetric", "integer"):
-            raise ValueError(
-                f"a Bernoulli decoder needs data in [0, 1]; data.preprocess="
-                f"{config.data.preprocess!r} is not (use binarize_dynamic, binary or unit)"
-            )
         self.module = build_vae(cfg, data.shape, compute_dtype(config))
         self.tx = make_optimizer(config.optim, config.train.num_steps)
         self._estimators: dict[tuple[int, int], Callable[..., Any]] = {}
@@ -203,9 +244,7 @@ class VAEMethod(Method):
         """
         ecfg = self.config.eval
         k_total = ecfg.iwae_samples
-        chunk = min(k_total, 500)
-        if k_total % chunk:
-            raise ValueError(f"eval.iwae_samples={k_total} must be a multiple of {chunk}")
+        chunk = min(k_total, IWAE_CHUNK)  # check_model: k_total is a multiple of chunk
         if (k_total, chunk) not in self._estimators:
             self._estimators[(k_total, chunk)] = _iwae_estimator(self, k_total, chunk)
         estimator = self._estimators[(k_total, chunk)]

@@ -16,95 +16,7 @@ import json
 import math
 import types
 import typing
-from typing import Any
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Which data, and how a batch becomes model input.
-
-    Attributes:
-      name: dataset name for :func:`genjax.data.load_dataset` (``digits``, ``mnist``, ...).
-      train_split / eval_split: TFDS split strings (slicing such as ``train[:90%]`` allowed).
-      preprocess: a :func:`genjax.data.preprocess` mode (``unit``, ``symmetric``,
-        ``binarize_dynamic``, ``binary``, ``dequantize``, ``integer``).
-      eval_preprocess: mode for evaluation data; empty means the same as ``preprocess``.
-        Dynamic binarization in training is usually paired with a fixed (seeded) binarization
-        of the test set: use ``binarize_dynamic`` for both and the eval key is fixed per run.
-      data_dir: where prepared TFDS data lives (default: ``$GENJAX_DATA_DIR``,
-        ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
-      manual_dir: a folder holding the original archive files, for offline preparation.
-      max_train_examples / max_eval_examples: 0 means all; smoke tests use small numbers.
-    """
-
-    name: str = "digits"
-    train_split: str = "train"
-    eval_split: str = "test"
-    preprocess: str = "unit"
-    eval_preprocess: str = ""
-    data_dir: str = ""
-    manual_dir: str = ""
-    max_train_examples: int = 0
-    max_eval_examples: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimConfig:
-    """Optimizer (optax) settings shared by all gradient-trained methods."""
-
-    name: str = "adam"  # adam | adamw | sgd | rmsprop
-    learning_rate: float = 1e-3
-    b1: float = 0.9
-    b2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum: float = 0.0
-    schedule: str = "constant"  # constant | cosine | exponential | iwae | linear
-    decay_rate: float = 1.0  # exponential: lr * decay_rate ** (step / decay_steps)
-    decay_steps: int = 0  # exponential: its time scale; iwae: steps per epoch; linear: decay length
-    warmup_steps: int = 0
-    grad_clip_norm: float = 0.0  # 0 disables
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """The loop: how long, how big, how often to log, evaluate and checkpoint; how fast.
-
-    Attributes:
-      seed: the run's one base seed (data order, initialisation, every step's noise).
-      batch_size: global batch, split over all devices.
-      num_steps: steps to train (a resumed run continues up to it).
-      log_every: metrics are fetched from the devices every this many steps; the logged values
-        are the means over that window and the last step's values (``<key>_last``).
-      eval_every / checkpoint_every: evaluation (with pictures) and checkpoint intervals.
-      max_to_keep: checkpoints kept.
-      progress: a progress bar (a line every 10 s when standard error is not a terminal).
-      steps_per_dispatch: k steps inside one jitted call (a loop over k batches on the
-        devices); 1 dispatches every step. Larger k hides the per-call host cost of small
-        models; the numbers are bitwise those of single steps.
-      compute_dtype: ``float32`` or ``bfloat16``: the dtype of activations, matmuls and
-        convolutions. Parameters, optimizer state and the EMA stay float32; likelihoods,
-        log-determinants, loss reductions and metrics are computed in float32.
-      ema_decay: 0 (off) or the decay in (0, 1) of a Polyak (exponential moving) average of the
-        parameters, updated inside every step, saved with checkpoints and used by evaluation,
-        sampling and pictures.
-      max_seconds: 0 (no limit) or a wall-clock budget for set-up, compilation and training:
-        the run stops after the step that crosses it, saves a checkpoint and runs the final
-        evaluation (not counted in the budget).
-    """
-
-    seed: int = 0
-    batch_size: int = 100  # global batch, split over all devices
-    num_steps: int = 1000
-    log_every: int = 50
-    eval_every: int = 500
-    checkpoint_every: int = 500
-    max_to_keep: int = 3
-    progress: bool = True
-    steps_per_dispatch: int = 1
-    compute_dtype: str = "float32"
-    ema_decay: float = 0.0
-    max_seconds: float = 0.0
+from typing import Any, ClassVar
 
 
 def _is_int(v: Any) -> bool:
@@ -129,78 +41,333 @@ def need_int(key: str, value: Any, minimum: int) -> None:
     need(_is_int(value) and value >= minimum, key, value, f"an integer >= {minimum}")
 
 
+def _bounds(low: float, high: float, open_low: bool, open_high: bool) -> str:
+    if math.isinf(high):
+        return f"{'>' if open_low else '>='} {low:g}"
+    return f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+
+
 def need_number(key: str, value: Any, low: float, high: float = math.inf, *,
                 open_low: bool = False, open_high: bool = False, note: str = "") -> None:
     ok = _is_number(value) and (value > low if open_low else value >= low) and (
         value < high if open_high else value <= high)
-    if math.isinf(high):
-        bounds = f"{'>' if open_low else '>='} {low:g}"
-    else:
-        bounds = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
-    need(ok, key, value, f"a finite number {bounds}{note}")
+    need(ok, key, value, f"a finite number {_bounds(low, high, open_low, open_high)}{note}")
 
 
 def need_choice(key: str, value: Any, choices: tuple) -> None:
     need(value in choices, key, value, f"one of {choices}")
 
 
-def check_train_config(cfg: TrainConfig) -> None:
-    """Raises ConfigValueError (one line naming the key, the value and what is accepted) for a
-    bad ``train`` section; called before any data is read or anything compiled."""
+# -- field rules ------------------------------------------------------------------------------
+# Every config dataclass lists a rule for each of its fields in ``LIMITS`` (a ClassVar): the
+# field's type and range. :func:`check_fields` applies them; relations between fields (and to
+# the data) are checked by :func:`check_sections` and by each method's ``check_config``.
+# A rule that accepts 0 carries a ``note`` saying what 0 means; the field's docstring says the
+# same (tests/test_config_limits.py walks every field of every registered config).
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """Base of the field rules: ``rule(key, value)`` raises :class:`ConfigValueError`."""
+
+    note: str = ""  # what the smallest accepted value means (e.g. "0: no limit")
+
+    def _suffix(self) -> str:
+        return f" ({self.note})" if self.note else ""
+
+    def __call__(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class AtLeast(Rule):
+    """An integer >= ``minimum``."""
+
+    minimum: int = 1
+
+    def __call__(self, key, value):
+        need(_is_int(value) and value >= self.minimum, key, value,
+             f"an integer >= {self.minimum}{self._suffix()}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Number(Rule):
+    """A finite number (int or float) in the interval ``low .. high``."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+
+    def __call__(self, key, value):
+        need_number(key, value, self.low, self.high, open_low=self.open_low,
+                    open_high=self.open_high, note=self._suffix())
+
+
+@dataclasses.dataclass(frozen=True)
+class OneOf(Rule):
+    """One of ``choices`` (a tuple, or a function returning one, read when checking)."""
+
+    choices: Any = ()
+
+    def __call__(self, key, value):
+        choices = self.choices() if callable(self.choices) else self.choices
+        need_choice(key, value, tuple(choices))
+
+
+@dataclasses.dataclass(frozen=True)
+class Text(Rule):
+    """A string (a name, a path, a split); ``nonempty`` refuses ``""``."""
+
+    nonempty: bool = False
+
+    def __call__(self, key, value):
+        need(isinstance(value, str) and (bool(value) or not self.nonempty), key, value,
+             "a non-empty string" if self.nonempty else f"a string{self._suffix()}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag(Rule):
+    """``True`` or ``False``."""
+
+    def __call__(self, key, value):
+        need(isinstance(value, bool), key, value, "true or false")
+
+
+@dataclasses.dataclass(frozen=True)
+class Each(Rule):
+    """A tuple whose every element satisfies ``element``, of length ``min_len .. max_len``."""
+
+    element: Rule = Rule()
+    min_len: int = 0
+    max_len: int | None = None
+
+    def __call__(self, key, value):
+        if self.max_len == self.min_len:
+            length = f"exactly {self.min_len}"
+        elif self.max_len is None:
+            length = f"at least {self.min_len}"
+        else:
+            length = f"{self.min_len} to {self.max_len}"
+        ok = isinstance(value, tuple | list) and len(value) >= self.min_len and (
+            self.max_len is None or len(value) <= self.max_len)
+        need(ok, key, value, f"a tuple of {length} values{self._suffix()}")
+        for i, v in enumerate(value):
+            self.element(f"{key}[{i}]", v)
+
+
+def check_fields(section: Any, prefix: str) -> None:
+    """Applies the ``LIMITS`` rule of every field of the dataclass ``section``.
+
+    A field without a rule is not checked here; tests/test_config_limits.py requires a rule
+    for every field of every registered config class.
+
+    Raises:
+      ConfigValueError: one line naming ``<prefix><field>``, the value and what is accepted.
+    """
+    limits = getattr(type(section), "LIMITS", {})
+    for field in dataclasses.fields(section):
+        if field.name in limits:
+            limits[field.name](f"{prefix}{field.name}", getattr(section, field.name))
+
+
+def _preprocess_modes() -> tuple:
+    from genjax.data.preprocess import PREPROCESS_MODES
+
+    return tuple(PREPROCESS_MODES)
+
+
+def _compute_dtypes() -> tuple:
     from genjax.train.precision import COMPUTE_DTYPES
 
-    need_int("train.seed", cfg.seed, 0)
-    for key in ("batch_size", "log_every", "eval_every", "checkpoint_every", "max_to_keep",
-                "steps_per_dispatch"):
-        need_int(f"train.{key}", getattr(cfg, key), 1)
-    need_int("train.num_steps", cfg.num_steps, 0)
-    need_choice("train.compute_dtype", cfg.compute_dtype, COMPUTE_DTYPES)
-    need_number("train.ema_decay", cfg.ema_decay, 0.0, 1.0, open_high=True,
-                note=" (0 turns the parameter average off)")
-    need_number("train.max_seconds", cfg.max_seconds, 0.0, note=" (seconds; 0: no time limit)")
+    return tuple(COMPUTE_DTYPES)
 
 
-def check_sections(config: Config) -> None:
-    """Checks the data, optim, train and eval sections (the model section is its method's)."""
-    from genjax.data.preprocess import PREPROCESS_MODES
-    from genjax.train.optim import OPTIMIZERS, SCHEDULES
+def _optimizers() -> tuple:
+    from genjax.train.optim import OPTIMIZERS
 
-    d, o, e = config.data, config.optim, config.eval
-    need(isinstance(d.name, str) and bool(d.name), "data.name", d.name, "a dataset name")
-    need_choice("data.preprocess", d.preprocess, PREPROCESS_MODES)
-    need_choice("data.eval_preprocess", d.eval_preprocess, ("", *PREPROCESS_MODES))
-    need_int("data.max_train_examples", d.max_train_examples, 0)
-    need_int("data.max_eval_examples", d.max_eval_examples, 0)
-    need_choice("optim.name", o.name, OPTIMIZERS)
-    need_number("optim.learning_rate", o.learning_rate, 0.0, open_low=True)
-    need_number("optim.b1", o.b1, 0.0, 1.0, open_high=True)
-    need_number("optim.b2", o.b2, 0.0, 1.0, open_high=True)
-    need_number("optim.eps", o.eps, 0.0, open_low=True)
-    need_number("optim.weight_decay", o.weight_decay, 0.0)
-    need_number("optim.momentum", o.momentum, 0.0, 1.0, open_high=True)
-    need_choice("optim.schedule", o.schedule, SCHEDULES)
-    need_number("optim.decay_rate", o.decay_rate, 0.0, open_low=True)
-    need_int("optim.decay_steps", o.decay_steps, 0)
-    if o.schedule in ("exponential", "iwae", "linear"):
-        need(o.decay_steps >= 1, "optim.decay_steps", o.decay_steps,
-             f"an integer >= 1 with optim.schedule={o.schedule!r}")
-    need_int("optim.warmup_steps", o.warmup_steps, 0)
-    need_number("optim.grad_clip_norm", o.grad_clip_norm, 0.0, note=" (0: no clipping)")
-    check_train_config(config.train)
-    for key in ("batch_size", "num_samples", "iwae_samples", "iwae_batch_size"):
-        need_int(f"eval.{key}", getattr(e, key), 1)
-    need_int("eval.max_examples", e.max_examples, 0)
+    return OPTIMIZERS
+
+
+def _schedules() -> tuple:
+    from genjax.train.optim import SCHEDULES
+
+    return SCHEDULES
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data, and how a batch becomes model input.
+
+    Attributes:
+      name: dataset name for :func:`genjax.data.load_dataset` (``digits``, ``mnist``, ...).
+      train_split / eval_split: TFDS split strings (slicing such as ``train[:90%]`` allowed).
+      preprocess: a :func:`genjax.data.preprocess` mode (``unit``, ``symmetric``,
+        ``binarize_dynamic``, ``binary``, ``dequantize``, ``integer``, ``none``).
+      eval_preprocess: mode for evaluation data; empty means the same as ``preprocess``.
+        Dynamic binarization in training is usually paired with a fixed (seeded) binarization
+        of the test set: use ``binarize_dynamic`` for both and the eval key is fixed per run.
+      data_dir: where prepared TFDS data lives (default: ``$GENJAX_DATA_DIR``,
+        ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+      manual_dir: a folder holding the original archive files, for offline preparation.
+      max_train_examples / max_eval_examples: 0 means all; smoke tests use small numbers.
+    """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "name": Text(nonempty=True),
+        "train_split": Text(nonempty=True),
+        "eval_split": Text(nonempty=True),
+        "preprocess": OneOf(choices=_preprocess_modes),
+        "eval_preprocess": OneOf(choices=lambda: ("", *_preprocess_modes())),
+        "data_dir": Text(note="empty: the default folder"),
+        "manual_dir": Text(note="empty: none"),
+        "max_train_examples": AtLeast(minimum=0, note="0: all"),
+        "max_eval_examples": AtLeast(minimum=0, note="0: all"),
+    }
+
+    name: str = "digits"
+    train_split: str = "train"
+    eval_split: str = "test"
+    preprocess: str = "unit"
+    eval_preprocess: str = ""
+    data_dir: str = ""
+    manual_dir: str = ""
+    max_train_examples: int = 0
+    max_eval_examples: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer (optax) settings shared by all gradient-trained methods.
+
+    Attributes:
+      name: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
+      learning_rate: the peak learning rate, > 0.
+      b1 / b2: Adam's moment decays, in [0, 1); 0 means no averaging of that moment.
+      eps: Adam's (and RMSProp's) denominator offset, > 0.
+      weight_decay: AdamW's decoupled weight decay; 0 means none.
+      momentum: SGD's and RMSProp's momentum, in [0, 1); 0 means none.
+      schedule: ``constant``, ``cosine``, ``exponential``, ``iwae`` or ``linear``.
+      decay_rate: exponential: ``lr * decay_rate ** (step / decay_steps)``, > 0.
+      decay_steps: exponential: its time scale; iwae: steps per epoch; linear: decay length
+        (>= 1 for those three); 0 means unused (constant and cosine schedules).
+      warmup_steps: linear warm-up from 0 to the learning rate; 0 means none.
+      grad_clip_norm: clip gradients to this global norm; 0 means no clipping.
+    """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "name": OneOf(choices=_optimizers),
+        "learning_rate": Number(low=0.0, open_low=True),
+        "b1": Number(low=0.0, high=1.0, open_high=True, note="0: no averaging"),
+        "b2": Number(low=0.0, high=1.0, open_high=True, note="0: no averaging"),
+        "eps": Number(low=0.0, open_low=True),
+        "weight_decay": Number(low=0.0, note="0: none"),
+        "momentum": Number(low=0.0, high=1.0, open_high=True, note="0: none"),
+        "schedule": OneOf(choices=_schedules),
+        "decay_rate": Number(low=0.0, open_low=True),
+        "decay_steps": AtLeast(minimum=0, note="0: unused, for constant and cosine schedules"),
+        "warmup_steps": AtLeast(minimum=0, note="0: no warm-up"),
+        "grad_clip_norm": Number(low=0.0, note="0: no clipping"),
+    }
+
+    name: str = "adam"
+    learning_rate: float = 1e-3
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    schedule: str = "constant"
+    decay_rate: float = 1.0
+    decay_steps: int = 0
+    warmup_steps: int = 0
+    grad_clip_norm: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The loop: how long, how big, how often to log, evaluate and checkpoint; how fast.
+
+    Attributes:
+      seed: the run's one base seed (data order, initialisation, every step's noise); any
+        integer >= 0, 0 included.
+      batch_size: global batch, split over all devices.
+      num_steps: steps to train (a resumed run continues up to it); 0 trains nothing and
+        evaluates the initial parameters.
+      log_every: metrics are fetched from the devices every this many steps; the logged values
+        are the means over that window and the last step's values (``<key>_last``).
+      eval_every / checkpoint_every: evaluation (with pictures) and checkpoint intervals.
+      max_to_keep: checkpoints kept.
+      progress: a progress bar (a line every 10 s when standard error is not a terminal).
+      steps_per_dispatch: k steps inside one jitted call (a loop over k batches on the
+        devices); 1 dispatches every step. Larger k hides the per-call host cost of small
+        models; the numbers are bitwise those of single steps.
+      compute_dtype: ``float32`` or ``bfloat16``: the dtype of activations, matmuls and
+        convolutions. Parameters, optimizer state and the EMA stay float32; likelihoods,
+        log-determinants, loss reductions and metrics are computed in float32.
+      ema_decay: 0 (off) or the decay in (0, 1) of a Polyak (exponential moving) average of the
+        parameters, updated inside every step, saved with checkpoints and used by evaluation,
+        sampling and pictures.
+      max_seconds: 0 (no limit) or a wall-clock budget for set-up, compilation and training:
+        the run stops after the step that crosses it, saves a checkpoint and runs the final
+        evaluation (not counted in the budget).
+    """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "seed": AtLeast(minimum=0, note="0 is a seed like any other"),
+        "batch_size": AtLeast(),
+        "num_steps": AtLeast(minimum=0, note="0: evaluate the initial parameters"),
+        "log_every": AtLeast(),
+        "eval_every": AtLeast(),
+        "checkpoint_every": AtLeast(),
+        "max_to_keep": AtLeast(),
+        "progress": Flag(),
+        "steps_per_dispatch": AtLeast(),
+        "compute_dtype": OneOf(choices=_compute_dtypes),
+        "ema_decay": Number(low=0.0, high=1.0, open_high=True,
+                            note="0 turns the parameter average off"),
+        "max_seconds": Number(low=0.0, note="seconds; 0: no time limit"),
+    }
+
+    seed: int = 0
+    batch_size: int = 100
+    num_steps: int = 1000
+    log_every: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    max_to_keep: int = 3
+    progress: bool = True
+    steps_per_dispatch: int = 1
+    compute_dtype: str = "float32"
+    ema_decay: float = 0.0
+    max_seconds: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation protocol (sample counts are part of every reported number)."""
+    """Evaluation protocol (sample counts are part of every reported number).
+
+    Attributes:
+      batch_size: examples per evaluation batch.
+      num_samples: images in the sample grid.
+      iwae_samples: K of the importance-weighted log p(x) estimate (VAEs).
+      iwae_batch_size: test examples per K-sample chunk.
+      max_examples: evaluate on the first this many examples of the eval split; 0 means all.
+    """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "batch_size": AtLeast(),
+        "num_samples": AtLeast(),
+        "iwae_samples": AtLeast(),
+        "iwae_batch_size": AtLeast(),
+        "max_examples": AtLeast(minimum=0, note="0: the whole eval split"),
+    }
 
     batch_size: int = 500
-    num_samples: int = 64  # images in the sample grid
-    iwae_samples: int = 5000  # K for the importance-weighted log p(x) estimate
-    iwae_batch_size: int = 20  # test examples per K-sample chunk
-    max_examples: int = 0  # 0 means the whole eval split
+    num_samples: int = 64
+    iwae_samples: int = 5000
+    iwae_batch_size: int = 20
+    max_examples: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +381,25 @@ class Config:
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     description: str = ""
+
+
+def check_sections(config: Config) -> None:
+    """Checks every field of every section (rules in each section's ``LIMITS``, the model
+    section's included) and the relations within the data, optim and train sections.
+
+    The model section's relations to other fields and to the data are its method's
+    (:func:`genjax.train.method.check_config` checks both).
+    """
+    need(isinstance(config.method, str) and bool(config.method), "method", config.method,
+         "a method name")
+    for name in ("data", "optim", "train", "eval"):
+        check_fields(getattr(config, name), f"{name}.")
+    if dataclasses.is_dataclass(config.model):  # the method checks the model section's type
+        check_fields(config.model, "model.")
+    o = config.optim
+    if o.schedule in ("exponential", "iwae", "linear"):
+        need(o.decay_steps >= 1, "optim.decay_steps", o.decay_steps,
+             f"an integer >= 1 with optim.schedule={o.schedule!r}")
 
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:

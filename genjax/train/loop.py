@@ -42,12 +42,11 @@ from genjax.train.checkpoint import CheckpointStore, read_meta
 from genjax.train.config import (
     Config,
     apply_overrides,
-    check_sections,
     config_from_dict,
     to_dict,
     to_json,
 )
-from genjax.train.method import DataSpec, FitMethod, Method, get_method
+from genjax.train.method import DataSpec, FitMethod, Method, check_config, get_method
 from genjax.train.metrics import MetricWriter, Progress
 from genjax.train.pipeline import (
     MetricWindow,
@@ -115,7 +114,7 @@ class Trainer:
         eval_data: ArrayDataset | None = None,
         read_only: bool = False,
     ):
-        check_sections(config)  # before any data is read or anything compiled
+        check_config(config)  # before any data is read or anything compiled
         self.config = config
         self.workdir = None if workdir is None else Path(workdir)
         self.mesh = parallel.data_mesh(devices)
@@ -442,7 +441,7 @@ def train_and_evaluate(config: Config, workdir: str | Path, *,
     also written to ``<workdir>/results.json``.
     """
     t0 = time.perf_counter()
-    check_sections(config)
+    check_config(config)
     workdir = Path(workdir)
     lock = WorkdirLock(workdir).acquire() if jax.process_index() == 0 else None
     try:

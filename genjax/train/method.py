@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
-from genjax.train.config import Config
+from genjax.train.config import Config, ConfigValueError, check_sections
 from genjax.train.state import ModelState, TrainState
 
 
@@ -35,22 +35,50 @@ class DataSpec:
         return int(np.prod(self.shape))
 
 
-class Method(abc.ABC):
-    """Base class of every gradient-trained method.
+class _ConfigChecks:
+    """The config checks every method class offers (:func:`check_config` calls them).
 
-    Subclasses set ``name`` and ``model_config`` (the dataclass type of ``Config.model``) and
-    implement :meth:`init`, :meth:`train_step`, :meth:`evaluate` and :meth:`sample`.
+    ``check_model`` holds the relations that need no data (between model fields, and to the
+    data, optim, train and eval sections); ``check_data`` those that need the data's shape,
+    bits or classes. Both raise :class:`~genjax.train.config.ConfigValueError` (one line naming
+    the key, the value and what is accepted). Field types and ranges are the ``LIMITS`` of the
+    config dataclasses, checked before either runs.
     """
 
     name: ClassVar[str]
     model_config: ClassVar[type]
+    extra_datasets: ClassVar[tuple[str, ...]] = ()  # data.name values beside the datasets'
+
+    @classmethod
+    def check_model(cls, config: Config) -> None:
+        """Relations of the model section that need no data; by default none."""
+
+    @classmethod
+    def check_data(cls, config: Config, data: DataSpec) -> None:
+        """Relations to the data (shape, bits, classes); by default none."""
+
+    @classmethod
+    def _check_type(cls, config: Config) -> None:
+        if not isinstance(config.model, cls.model_config):
+            raise ConfigValueError(
+                f"model={type(config.model).__name__}(...); method {cls.name!r} expected "
+                f"{cls.model_config.__name__}"
+            )
+
+
+class Method(_ConfigChecks, abc.ABC):
+    """Base class of every gradient-trained method.
+
+    Subclasses set ``name`` and ``model_config`` (the dataclass type of ``Config.model``) and
+    implement :meth:`init`, :meth:`train_step`, :meth:`evaluate` and :meth:`sample`; they
+    state the config's relations in :meth:`check_model` and :meth:`check_data`.
+    """
 
     def __init__(self, config: Config, data: DataSpec):
-        if not isinstance(config.model, self.model_config):
-            raise TypeError(
-                f"method {self.name!r} needs config.model of type {self.model_config.__name__}, "
-                f"got {type(config.model).__name__}"
-            )
+        check_sections(config)  # cheap; the same checks as check_config, with the real data
+        self._check_type(config)
+        self.check_model(config)
+        self.check_data(config, data)
         self.config = config
         self.data = data
 
@@ -93,7 +121,7 @@ class Method(abc.ABC):
         """Writes this step's PNG pictures (sample grids, ...) into ``outdir``; returns paths."""
 
 
-class FitMethod(abc.ABC):
+class FitMethod(_ConfigChecks, abc.ABC):
     """A method fitted by its own algorithm (EM, a closed form) instead of the step loop.
 
     ``genjax train`` calls :meth:`fit` with the run's folder; it must write there what a
@@ -103,15 +131,8 @@ class FitMethod(abc.ABC):
     (``{"status": "finished", "eval": {...}, ...}``).
     """
 
-    name: ClassVar[str]
-    model_config: ClassVar[type]
-
     def __init__(self, config: Config):
-        if not isinstance(config.model, self.model_config):
-            raise TypeError(
-                f"method {self.name!r} needs config.model of type {self.model_config.__name__}, "
-                f"got {type(config.model).__name__}"
-            )
+        check_config(config)
         self.config = config
 
     @abc.abstractmethod
@@ -156,3 +177,48 @@ def available_methods() -> list[str]:
     _load_builtin_methods()
 
     return sorted(_REGISTRY)
+
+
+def known_data_spec(name: str) -> DataSpec | None:
+    """The :class:`DataSpec` of a named dataset without reading it; ``None`` where only its
+    files tell (``tfds:<name>`` datasets) or for names no dataset has."""
+    from genjax.data.dataset import describe_dataset
+
+    described = describe_dataset(name)
+    if described is None:
+        return None
+    shape, num_bits, num_classes = described
+    return DataSpec(shape=tuple(shape), num_bits=num_bits, num_classes=num_classes, name=name)
+
+
+def check_config(config: Config) -> DataSpec | None:
+    """Checks a whole config before any data is read or anything compiled.
+
+    Every field's type and range (the sections' ``LIMITS``), the method name, the model
+    section's type, the dataset name, and the method's relations (``check_model``, and
+    ``check_data`` where the dataset's shape is known without reading it; for ``tfds:``
+    datasets the method checks it when the data is loaded, still before anything compiles).
+
+    Returns:
+      The dataset's :class:`DataSpec` where it is known without reading, else ``None``.
+
+    Raises:
+      ConfigValueError: one line naming the key, the value given and what is accepted.
+      ValueError: an unknown method name (the message lists the known ones).
+    """
+    from genjax.data.dataset import available_datasets
+    from genjax.data.tfds_builtin import TFDS_PREFIX
+
+    check_sections(config)
+    cls = get_method(config.method)
+    cls._check_type(config)
+    name = config.data.name
+    spec = known_data_spec(name)
+    if spec is None and not name.startswith(TFDS_PREFIX) and name not in cls.extra_datasets:
+        raise ConfigValueError(
+            f"data.name={name!r}; expected one of {[*available_datasets(), *cls.extra_datasets]}"
+            f" or '{TFDS_PREFIX}<name>[:<version>]'")
+    cls.check_model(config)
+    if spec is not None:
+        cls.check_data(config, spec)
+    return spec
