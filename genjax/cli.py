@@ -4,6 +4,10 @@
     genjax evaluate --workdir runs/vae_digits --set eval.iwae_samples=5000
     genjax sample --workdir runs/vae_digits --num 64 --out samples.png
     genjax list
+
+Multi-process: ``genjax train CONFIG --workdir DIR --coordinator-address HOST:PORT
+--num-processes N --process-id I`` in each of N processes (or ``--distributed`` on a cluster
+JAX detects); ``--devices N`` uses N devices of each host.
 """
 
 from __future__ import annotations
@@ -23,8 +27,6 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--workdir", required=True, help="folder for checkpoints, metrics, pictures")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.num_steps=100 (repeatable)")
-    t.add_argument("--distributed", action="store_true",
-                   help="call jax.distributed.initialize() first (multi-host runs)")
     t.add_argument("--allow-config-change", action="store_true",
                    help="resume with changed optimizer, seed, batch size, compute dtype or EMA "
                         "settings (recorded in WORKDIR/config_history.jsonl)")
@@ -42,8 +44,28 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="PNG path (default: workdir/pictures/sample_cli_<step>.png)")
     s.add_argument("--npy", help="also save the samples as a .npy array here")
 
+    for command in (t, e, s):
+        _add_run_flags(command)
     sub.add_parser("list", help="list configs, methods and datasets")
     return p
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """Device and multi-process flags, shared by train, evaluate and sample."""
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="use N devices of this host (default: train.num_devices; 0 or unset: "
+                        "all that divide the batch)")
+    g = p.add_argument_group("multi-process runs (JAX's distributed runtime; gloo on CPU)")
+    g.add_argument("--coordinator-address", metavar="HOST:PORT",
+                   help="process 0's address (or $JAX_COORDINATOR_ADDRESS)")
+    g.add_argument("--num-processes", type=int, metavar="N",
+                   help="processes in the run (or $JAX_NUM_PROCESSES)")
+    g.add_argument("--process-id", type=int, metavar="I",
+                   help="this process, in [0, N) (or $JAX_PROCESS_ID)")
+    g.add_argument("--distributed", action="store_true",
+                   help="join the cluster JAX detects (SLURM, Open MPI, Kubernetes, TPU pods)")
+    g.add_argument("--distributed-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="how long to wait for the other processes (default 60)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +83,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """Errors that say what the user should do: printed as one line (imported only when
     needed, so that `genjax list` does not import JAX)."""
     from genjax.train.checkpoint import CheckpointError
+    from genjax.train.distributed import DistributedError
     from genjax.train.workdir import WorkdirBusyError
 
-    return (ValueError, TypeError, FileNotFoundError, CheckpointError, WorkdirBusyError)
+    return (ValueError, TypeError, FileNotFoundError, CheckpointError, WorkdirBusyError,
+            DistributedError)
 
 
 def _run(args) -> int:
@@ -77,16 +101,21 @@ def _run(args) -> int:
         print("datasets: " + ", ".join(available_datasets()))
         return 0
 
+    from genjax.train import distributed
+
+    group = distributed.process_group(args.coordinator_address, args.num_processes,
+                                      args.process_id, timeout=args.distributed_timeout)
+    if args.command == "train":  # a bad config is refused before waiting for other processes
+        from genjax.experiments import load_config
+
+        config = load_config(args.config, _device_overrides(args))
+    distributed.initialize(group, auto=args.distributed)
+
     import jax
 
     from genjax.train.loop import NonFiniteError, load_trainer, train_and_evaluate
 
     if args.command == "train":
-        from genjax.experiments import load_config
-
-        if args.distributed:
-            jax.distributed.initialize()
-        config = load_config(args.config, args.overrides)
         try:
             summary = train_and_evaluate(config, args.workdir,
                                          allow_config_change=args.allow_config_change)
@@ -99,7 +128,7 @@ def _run(args) -> int:
     fitted = _fit_method(args.workdir, args.overrides)
     if fitted is not None:
         return _run_fit_method(args, fitted)
-    trainer = load_trainer(args.workdir, args.overrides)
+    trainer = load_trainer(args.workdir, _device_overrides(args))
     step = trainer.current_step
     if args.command == "evaluate":
         metrics = {"step": step, **trainer.evaluate()}
@@ -129,6 +158,12 @@ def _run(args) -> int:
         print(f"wrote {args.num} samples from step {step} to {out}")
         return 0
     raise AssertionError(args.command)
+
+
+def _device_overrides(args) -> list[str]:
+    """``--set`` overrides with ``--devices N`` as ``train.num_devices=N``."""
+    extra = [] if args.devices is None else [f"train.num_devices={args.devices}"]
+    return [*args.overrides, *extra]
 
 
 def _fit_method(workdir: str, overrides: list[str]):

@@ -255,6 +255,27 @@ def _cached_read(key: tuple, read) -> tuple:
     return arrays
 
 
+@contextlib.contextmanager
+def preparation_lock(data_dir, name: str):
+    """Holds ``<data_dir>/.<name>.genjax-lock`` (an OS file lock) while a dataset is prepared
+    or checked, so that processes sharing a data folder prepare it once: the first prepares,
+    the others wait and then find it prepared. The OS frees the lock of a process that dies."""
+    import fcntl
+
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(data_dir) / f".{name.replace('/', '_').replace(':', '_')}.genjax-lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _log(f"waiting for another process preparing {name} in {data_dir}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _own_builder(cls, data_dir, manual_dir, download, *, fresh: bool):
     kwargs = dict(
         data_dir=data_dir,
@@ -305,7 +326,8 @@ def _load_own(name: str, split: str, data_dir, manual_dir, download) -> tuple:
     }
     bases = sorted({i.splitname for i in _absolute(split, fake, name)})
     for attempt in range(2):
-        builder = _own_builder(cls, data_dir, manual_dir, download, fresh=attempt > 0)
+        with preparation_lock(data_dir, name):
+            builder = _own_builder(cls, data_dir, manual_dir, download, fresh=attempt > 0)
         try:
             recorded = dict(builder.info.metadata["content_sha256"])
             out = {}
@@ -329,9 +351,10 @@ def _load_own(name: str, split: str, data_dir, manual_dir, download) -> tuple:
 
 
 def _load_builtin(spec: str, split: str, data_dir, manual_dir, download):
-    builder = tfds_builtin.builtin_builder(
-        spec, data_dir=data_dir, manual_dir=manual_dir, download=download
-    )
+    with preparation_lock(data_dir, spec):
+        builder = tfds_builtin.builtin_builder(
+            spec, data_dir=data_dir, manual_dir=manual_dir, download=download
+        )
     shape, label_key, num_classes = tfds_builtin.image_spec(builder)
     bases = sorted({i.splitname for i in _absolute(split, builder.info.splits, spec)})
     out = {}

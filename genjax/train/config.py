@@ -291,7 +291,9 @@ class TrainConfig:
     Attributes:
       seed: the run's one base seed (data order, initialisation, every step's noise); any
         integer >= 0, 0 included.
-      batch_size: global batch, split over all devices.
+      batch_size: global batch, split over the devices.
+      num_devices: devices of each process to use; 0 means all of them when the batch divides
+        their count, otherwise the largest count that divides it (said in the log).
       num_steps: steps to train (a resumed run continues up to it); 0 trains nothing and
         evaluates the initial parameters.
       log_every: metrics are fetched from the devices every this many steps; the logged values
@@ -316,6 +318,7 @@ class TrainConfig:
     LIMITS: ClassVar[dict[str, Rule]] = {
         "seed": AtLeast(minimum=0, note="0 is a seed like any other"),
         "batch_size": AtLeast(),
+        "num_devices": AtLeast(minimum=0, note="0: as many as divide the batch"),
         "num_steps": AtLeast(minimum=0, note="0: evaluate the initial parameters"),
         "log_every": AtLeast(),
         "eval_every": AtLeast(),
@@ -331,6 +334,7 @@ class TrainConfig:
 
     seed: int = 0
     batch_size: int = 100
+    num_devices: int = 0
     num_steps: int = 1000
     log_every: int = 50
     eval_every: int = 500

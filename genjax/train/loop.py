@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import signal
 import sys
 import threading
@@ -93,7 +94,8 @@ class Trainer:
       config: the experiment.
       workdir: where checkpoints, metrics and pictures go; ``None`` keeps everything in memory
         (no checkpoints; used by tests and benchmarks).
-      devices: devices of the data mesh (default: all).
+      devices: devices of the data mesh (default: :func:`parallel.choose_devices` from
+        ``train.num_devices`` and the batch size).
       train_data / eval_data: datasets to use instead of loading ``config.data``.
       read_only: only read checkpoints (evaluate/sample, possibly beside a live run).
 
@@ -117,6 +119,11 @@ class Trainer:
         check_config(config)  # before any data is read or anything compiled
         self.config = config
         self.workdir = None if workdir is None else Path(workdir)
+        if devices is None:
+            devices, self.devices_note = parallel.choose_devices(config.train.batch_size,
+                                                                 config.train.num_devices)
+        else:
+            self.devices_note = f"{len(devices)} given device(s)"
         self.mesh = parallel.data_mesh(devices)
         parallel.check_batch_size(config.train.batch_size, self.mesh)
         # Phase 1: data.
@@ -477,18 +484,19 @@ def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
     trainer = Trainer(config, workdir)
     log(
         f"genjax: {config.method} on {config.data.name} ({len(trainer.train_data)} train examples, "
-        f"{trainer.iterator.steps_per_epoch} steps/epoch), {trainer.mesh.devices.size} "
-        f"{jax.devices()[0].platform} device(s), compute dtype {cfg.compute_dtype}, "
+        f"{trainer.iterator.steps_per_epoch} steps/epoch), {trainer.devices_note}, "
+        f"compute dtype {cfg.compute_dtype}, "
         f"{cfg.steps_per_dispatch} step(s) per dispatch, workdir {workdir}"
     )
     if trainer.restore():
         log(f"genjax: resumed from step {trainer.current_step}")
-    (workdir / "config.json").write_text(to_json(config))
+    if jax.process_index() == 0:  # only process 0 writes the run's files
+        (workdir / "config.json").write_text(to_json(config))
     writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
+    pictures = _process_zero_writes(workdir / "pictures")
     # Closed however the run ends (a non-finite loss raises): an open TensorBoard writer
     # fails in its atexit hook on Python 3.12 and its last events would be lost.
     try:
-        pictures = workdir / "pictures"
         start = trainer.current_step
         progress = Progress(start, cfg.num_steps,
                             enabled=cfg.progress and jax.process_index() == 0)
@@ -514,11 +522,12 @@ def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
                 saved_at.append(step)
 
         def should_stop(step: int) -> str | None:
+            reason = None
             if stop.signal is not None:
-                return "signal"
-            if cfg.max_seconds and time.perf_counter() - t0 >= cfg.max_seconds:
-                return "budget"
-            return None
+                reason = "signal"
+            elif cfg.max_seconds and time.perf_counter() - t0 >= cfg.max_seconds:
+                reason = "budget"
+            return _agreed_stop(reason)
 
         hooks = LoopHooks(
             on_log=lambda step, summary: writer.write(step, summary, split="train"),
@@ -563,7 +572,37 @@ def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
                 (workdir / "results.json").write_text(json.dumps(summary, indent=2))
     finally:
         writer.close()
+        if pictures != workdir / "pictures":  # another process's scratch copies
+            shutil.rmtree(pictures, ignore_errors=True)
     return summary
+
+
+_STOP_REASONS = (None, "budget", "signal")
+
+
+def _agreed_stop(reason: str | None) -> str | None:
+    """One process's reason to stop, agreed by all: the strongest reason of any process.
+
+    A signal (SIGTERM on preemption) or the time budget may reach one process only; every
+    process asks at the same steps, so all stop after the same step and save the same
+    checkpoint. With one process this is ``reason`` itself (no communication).
+    """
+    if jax.process_count() == 1:
+        return reason
+    from jax.experimental import multihost_utils
+
+    codes = multihost_utils.process_allgather(np.int32(_STOP_REASONS.index(reason)))
+    return _STOP_REASONS[int(np.max(codes))]
+
+
+def _process_zero_writes(pictures: Path) -> Path:
+    """Where this process writes pictures: ``pictures`` on process 0, a scratch folder on the
+    others (every process computes them: sampling runs on the global arrays)."""
+    if jax.process_index() == 0:
+        return pictures
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"genjax-pictures-{jax.process_index()}-"))
 
 
 def load_trainer(workdir: str | Path, overrides: list[str] | None = None) -> Trainer:

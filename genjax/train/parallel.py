@@ -22,6 +22,45 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 DATA_AXIS = "data"
 
 
+def choose_devices(batch_size: int, num_devices: int = 0) -> tuple[list, str]:
+    """The devices of a run's data mesh, and a line for the log saying why.
+
+    Every process takes the same number of its own devices, ``d`` per process: ``num_devices``
+    when given (it must divide the batch with the process count and not exceed the devices a
+    process has), else the most of them (up to all) for which ``d * process_count`` divides
+    ``batch_size``.
+
+    Raises:
+      ValueError: ``num_devices`` is more than a process has, or does not divide the batch.
+    """
+    local = jax.local_device_count()
+    processes = jax.process_count()
+    if batch_size % processes:
+        raise ValueError(f"train.batch_size={batch_size} must be divisible by the number of "
+                         f"processes ({processes})")
+    if num_devices:
+        if num_devices > local:
+            raise ValueError(f"train.num_devices={num_devices}; this process has {local} "
+                             f"{jax.default_backend()} device(s)")
+        if batch_size % (num_devices * processes):
+            raise ValueError(
+                f"train.num_devices={num_devices}; expected a count that divides "
+                f"train.batch_size={batch_size} over {processes} process(es): one of "
+                f"{[d for d in range(1, local + 1) if batch_size % (d * processes) == 0]}")
+        d, why = num_devices, f"train.num_devices={num_devices}"
+    else:
+        d = max(n for n in range(1, local + 1) if batch_size % (n * processes) == 0)
+        why = ("all of them" if d == local else
+               f"train.batch_size={batch_size} does not split over {local * processes}")
+    per_process = {}
+    for device in jax.devices():
+        per_process.setdefault(device.process_index, []).append(device)
+    devices = [dev for p in sorted(per_process) for dev in per_process[p][:d]]
+    line = (f"{len(devices)} of {local * processes} {jax.default_backend()} device(s) ({why})"
+            + (f", {d} in each of {processes} processes" if processes > 1 else ""))
+    return devices, line
+
+
 def data_mesh(devices: list | None = None) -> Mesh:
     """A 1-D mesh named ``"data"`` over ``devices`` (default: all devices of all processes)."""
     devices = jax.devices() if devices is None else list(devices)

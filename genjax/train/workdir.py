@@ -48,6 +48,7 @@ SAFE_KEYS = (
     "train.progress",
     "train.max_seconds",
     "train.steps_per_dispatch",
+    "train.num_devices",
     "eval.*",
     "data.data_dir",
     "data.manual_dir",

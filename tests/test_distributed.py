@@ -1,0 +1,226 @@
+"""Devices and processes: the device choice, the multi-process flags, and real processes on
+localhost (subprocesses with timeouts and free ports; JAX's runtime over gloo on CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from genjax.train.distributed import DistributedError, ProcessGroup, process_group
+
+TINY = [
+    "train.num_steps=20", "train.log_every=10", "train.eval_every=20",
+    "train.checkpoint_every=20", "train.progress=false", "eval.iwae_samples=10",
+    "eval.max_examples=40",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(devices: int = 1) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+def _genjax(*args: str, env=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "genjax.cli", *args], env=env or _env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"timed out; stderr: {err[-2000:]}")
+    return proc.returncode, out, err
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return [a for o in overrides for a in ("--set", o)]
+
+
+# -- flags and environment -----------------------------------------------------------------------
+def test_the_group_comes_from_flags_or_the_environment():
+    assert process_group(None, None, None, environ={}) is None
+    assert process_group("10.0.0.1:1234", 4, 3, environ={}) == ProcessGroup("10.0.0.1:1234", 4, 3)
+    env = {"JAX_COORDINATOR_ADDRESS": "h:99", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "1"}
+    assert process_group(None, None, None, environ=env) == ProcessGroup("h:99", 2, 1)
+    assert process_group(None, None, 0, environ=env).process_id == 0  # a flag wins
+
+
+@pytest.mark.parametrize("args, message", [
+    (("h:1", 2, None), "missing: process id"),
+    ((None, 2, 0), "missing: coordinator address"),
+    (("h", 2, 0), "expected HOST:PORT"),
+    (("h:70000", 2, 0), "expected HOST:PORT"),
+    (("h:1", 0, 0), "--num-processes=0; expected an integer >= 1"),
+    (("h:1", 2, 2), "--process-id=2; expected an integer in [0, 2)"),
+    (("h:1", 2, -1), "--process-id=-1; expected an integer in [0, 2)"),
+])
+def test_bad_process_flags_are_one_line_errors(args, message):
+    with pytest.raises(DistributedError) as info:
+        process_group(*args, environ={})
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bad_process_id_on_the_command_line_fails_at_once(tmp_path):
+    t0 = time.monotonic()
+    code, _, err = _finish(_genjax(
+        "train", "vae_digits", "--workdir", str(tmp_path / "w"), "--coordinator-address",
+        "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"), timeout=120)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "genjax train: error: --process-id=2; expected an integer in [0, 2) for "
+        "--num-processes=2"]
+    assert time.monotonic() - t0 < 60
+
+
+@pytest.mark.parametrize("process_id, message", [
+    (1, "process 1 could not meet process 0 at"),
+    (0, "processes [1] of 2 did not reach the coordinator"),
+])
+def test_a_missing_peer_is_a_one_line_error_within_the_timeout(tmp_path, process_id, message):
+    """An unreachable coordinator (or a peer that never starts) ends in one line after
+    ``--distributed-timeout`` seconds, never in a hang or JAX's C++ abort."""
+    t0 = time.monotonic()
+    code, _, err = _finish(_genjax(
+        "train", "vae_digits", "--workdir", str(tmp_path / "w"), "--coordinator-address",
+        f"127.0.0.1:{_free_port()}", "--num-processes", "2", "--process-id", str(process_id),
+        "--distributed-timeout", "3"), timeout=120)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err[-2000:]
+    assert 3 <= time.monotonic() - t0 < 60
+    assert not (tmp_path / "w").exists()
+
+
+# -- devices ---------------------------------------------------------------------------------------
+def test_the_device_count_divides_the_batch_on_eight_devices():
+    """Every batch size starts on 8 devices (the largest count that divides it); an explicit
+    count must divide it; a saved run's batch does not pin the device count."""
+    code = textwrap.dedent("""
+        import json
+        from genjax.train.parallel import choose_devices
+        out = {}
+        for batch, n in [(100, 0), (20, 0), (250, 0), (80, 0), (7, 0), (100, 2)]:
+            devices, line = choose_devices(batch, n)
+            out[f"{batch},{n}"] = [len(devices), line]
+        for batch, n in [(100, 3), (100, 16)]:
+            try:
+                choose_devices(batch, n)
+            except ValueError as e:
+                out[f"{batch},{n}"] = str(e)
+        print(json.dumps(out))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(8), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {k: v[0] for k, v in out.items() if isinstance(v, list)} == {
+        "100,0": 5, "20,0": 5, "250,0": 5, "80,0": 8, "7,0": 7, "100,2": 2}
+    assert out["80,0"][1] == "8 of 8 cpu device(s) (all of them)"
+    assert out["100,0"][1] == "5 of 8 cpu device(s) (train.batch_size=100 does not split over 8)"
+    assert out["100,3"].startswith("train.num_devices=3; expected a count that divides")
+    assert out["100,16"] == "train.num_devices=16; this process has 8 cpu device(s)"
+
+
+# -- real processes on localhost -------------------------------------------------------------------
+def _results(workdir: Path) -> dict:
+    return json.loads((workdir / "results.json").read_text())["eval"]
+
+
+def test_two_processes_equal_one_process_from_an_unprepared_shared_data_folder(tmp_path):
+    """2 processes x 1 device give one process's numbers; both start on an unprepared data
+    folder (one prepares, the other waits); only process 0 writes the run's files."""
+    data = ["data.data_dir=" + str(tmp_path / "data")]
+    port = _free_port()
+    scratch = [tmp_path / f"tmp{i}" for i in range(2)]
+    procs = []
+    for i in range(2):
+        scratch[i].mkdir()
+        procs.append(_genjax("train", "vae_digits", "--workdir", str(tmp_path / "two"),
+                             *_sets(TINY + data), "--coordinator-address", f"127.0.0.1:{port}",
+                             "--num-processes", "2", "--process-id", str(i),
+                             env={**_env(), "TMPDIR": str(scratch[i])}))
+    finished = [_finish(p) for p in procs]
+    for code, _, err in finished:
+        assert code == 0, err[-3000:]
+    assert "1 in each of 2 processes" in finished[0][2]
+    assert any("waiting for another process preparing digits" in err for _, _, err in finished)
+    assert list((tmp_path / "two" / "pictures").glob("*.png"))
+    assert not list(scratch[1].glob("genjax-pictures-*"))  # process 1's copies are removed
+    code, _, err = _finish(_genjax("train", "vae_digits", "--workdir", str(tmp_path / "one"),
+                                   *_sets(TINY + data)))
+    assert code == 0, err[-3000:]
+    two, one = _results(tmp_path / "two"), _results(tmp_path / "one")
+    assert two["nll_iwae_nats"] == pytest.approx(one["nll_iwae_nats"], rel=1e-5)
+    assert two["neg_elbo_nats"] == pytest.approx(one["neg_elbo_nats"], rel=1e-5)
+    summary = json.loads(finished[1][1][finished[1][1].index("{"):])  # process 1's summary
+    assert summary["eval"] == two  # both processes computed the same numbers
+
+
+def _wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in (path.read_text() if path.exists() else ""):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{text!r} never appeared in {path}: {path.read_text()[-2000:]}")
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_process_stops_both_at_one_step_and_the_resume_is_exact(tmp_path):
+    """The preemption case: SIGTERM reaches process 1 only; both processes stop after the same
+    step with one checkpoint of it; resuming both gives the numbers of a straight run."""
+    import signal
+
+    steps = ["train.num_steps=1500", "train.eval_every=1500", "train.checkpoint_every=1500"]
+    overrides = TINY + steps + ["data.data_dir=" + str(tmp_path / "data")]
+
+    def start(i: int, port: int) -> tuple[subprocess.Popen, Path]:
+        err = tmp_path / f"p{i}.err"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "genjax.cli", "train", "vae_digits", "--workdir",
+             str(tmp_path / "two"), *_sets(overrides), "--coordinator-address",
+             f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
+            env=_env(), stdout=subprocess.PIPE, stderr=err.open("w"), text=True)
+        return proc, err
+
+    port = _free_port()
+    (p0, err0), (p1, _) = start(0, port), start(1, port)
+    _wait_for(err0, "first dispatch", p0)
+    time.sleep(2.0)
+    p1.send_signal(signal.SIGTERM)
+    outs = [_finish(p) for p in (p0, p1)]
+    summaries = [json.loads(out[out.index("{"):]) for _, out, _ in outs]
+    assert [code for code, _, _ in outs] == [130, 130], err0.read_text()[-2000:]
+    assert [s["status"] for s in summaries] == ["interrupted", "interrupted"]
+    stopped = summaries[0]["step"]
+    assert summaries[1]["step"] == stopped and 1 < stopped < 1500
+    assert sorted(int(p.name) for p in (tmp_path / "two" / "checkpoints").iterdir()) == [stopped]
+
+    port = _free_port()
+    resumed = [start(i, port)[0] for i in range(2)]
+    for code, _, _ in [_finish(p) for p in resumed]:
+        assert code == 0, err0.read_text()[-2000:]
+    assert f"resumed from step {stopped}" in err0.read_text()
+    code, _, err = _finish(_genjax("train", "vae_digits", "--workdir", str(tmp_path / "one"),
+                                   *_sets(overrides)))
+    assert code == 0, err[-2000:]
+    two, one = _results(tmp_path / "two"), _results(tmp_path / "one")
+    assert two["nll_iwae_nats"] == pytest.approx(one["nll_iwae_nats"], rel=1e-5)
+    assert two["neg_elbo_nats"] == pytest.approx(one["neg_elbo_nats"], rel=1e-5)
