@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import jax
@@ -15,6 +14,7 @@ from genjax.data import ArrayDataset, load_dataset
 from genjax.data.domains import to_domain
 from genjax.experiments import load_config
 from genjax.methods.translation import CycleGANMethod, StarGANMethod
+from genjax.train.config import ConfigValueError
 from genjax.train.loop import Trainer
 from genjax.train.method import DataSpec
 
@@ -112,11 +112,24 @@ def test_stargan_evaluation_pictures_and_samples(stargan, tmp_path):
     trainer = stargan[0]
     results = trainer.evaluate()
     _finite(results)
-    assert results["num_domain_pairs"] == 6
+    assert results["num_domain_pairs"] == 6 and results["num_domain_pairs_without_rot90"] == 2
     for key in ("pixel_l1", "pixel_l1_identity_baseline", "cycle_l1", "domain_accuracy",
                 "domain_accuracy_ground_truth", "label_accuracy", "label_accuracy_ground_truth",
                 "discriminator_domain_accuracy_real", "pixel_l1_rot90_to_inverted"):
         assert 0.0 <= results[key] <= 1.0, key
+    names = ("original", "inverted", "rot90")
+    pairs = [f"{a}_to_{b}" for a in names for b in names if a != b]
+    for metric in ("label_accuracy", "domain_accuracy", "pixel_l1", "cycle_l1"):
+        per_pair = [results[f"{metric}_{p}"] for p in pairs]
+        assert all(0.0 <= v <= 1.0 for v in per_pair), metric
+        # The averages are those of the pairs: all six, and the two without rot90.
+        np.testing.assert_allclose(results[metric], np.mean(per_pair), rtol=1e-6)
+        np.testing.assert_allclose(
+            results[f"{metric}_without_rot90"],
+            np.mean([results[f"{metric}_original_to_inverted"],
+                     results[f"{metric}_inverted_to_original"]]), rtol=1e-6)
+    assert "label_accuracy_original_to_inverted_ground_truth" in results
+    assert "pixel_l1_original_to_inverted_identity_baseline" in results
     assert {"digit_classifier", "domain_classifier"} <= set(results)
     paths = trainer.write_pictures(tmp_path)
     assert paths[0].name == "translation_00000002.png" and paths[0].stat().st_size
@@ -134,34 +147,106 @@ def test_stargan_puts_each_example_in_its_source_domain():
         np.testing.assert_allclose(x[i], 2 * view[0] / 255 - 1, atol=1e-6)
 
 
+def test_stargan_generator_options():
+    """generator_outer_kernel and generator_skip change the generator; lambda_id adds its term."""
+    from genjax.models.translation import StarGANGenerator
+
+    x = jnp.zeros((2, 8, 8, 1))
+    c = jax.nn.one_hot(jnp.array([0, 1]), 3)
+    shapes = lambda g: jax.tree.map(jnp.shape, jax.eval_shape(g.init, jax.random.key(0), x,
+                                                              c)["params"])
+    plain, skip = shapes(StarGANGenerator(1, 4, 1, 1)), shapes(StarGANGenerator(1, 4, 1, 1,
+                                                                               skip=True))
+    assert plain["Conv_0"]["kernel"] == (7, 7, 4, 4)  # image + 3 label channels -> 4 features
+    assert skip["Conv_2"]["kernel"] == (7, 7, 8, 1)  # 4 upsampled + 4 skipped features
+    assert shapes(StarGANGenerator(1, 4, 0, 0, outer_kernel=3))["Conv_0"]["kernel"] == (
+        3, 3, 4, 4)
+    with pytest.raises(ValueError, match="outer_kernel must be odd"):
+        StarGANGenerator(1, 4, 0, 0, outer_kernel=4).init(jax.random.key(0), x, c)
+    config = load_config("stargan_digits", TINY + ["model.lambda_id=2"])
+    method = StarGANMethod(config, DIGITS)
+    pixels = load_dataset("digits", "test").images[:4]
+    labels = jnp.array([0, 1, 2, 3])
+    x = method._views_of(jnp.asarray(pixels), labels)
+    params = jax.jit(method.init)(jax.random.key(0), {"image": pixels})
+    g, d = params["generator"].params, params["discriminator"].params
+    loss, terms = jax.jit(method.generator_loss)(g, d, x, labels, labels[::-1])
+    np.testing.assert_allclose(terms["identity"], np.mean(np.abs(
+        np.asarray(jax.jit(method._generate)(g, x, labels)) - np.asarray(x))), rtol=1e-5)
+    np.testing.assert_allclose(loss, terms["adversarial"] + terms["classification"]
+                               + 10 * terms["reconstruction"] + 2 * terms["identity"], rtol=1e-5)
+
+
+def _nearest_truth_accuracy(translated: np.ndarray, truth: np.ndarray) -> float:
+    """Share of images whose translation is nearer (mean L1) to its own ground-truth view than
+    to any other image's: 1 for the ground truth itself, about 1 / N for a translation that
+    reaches the target style with another digit (issue 18). Arrays ``(N, H, W, C)``."""
+    n = len(truth)
+    dist = np.mean(np.abs(translated.reshape(n, 1, -1) - truth.reshape(1, n, -1)), axis=-1)
+    return float(np.mean(np.argmin(dist, axis=1) == np.arange(n)))
+
+
+def test_nearest_truth_accuracy_tells_kept_from_swapped_content():
+    images = load_dataset("digits", "test").images[:100]
+    inverted = to_domain(images, "inverted").astype(np.float32) / 255
+    assert _nearest_truth_accuracy(inverted, inverted) == 1.0
+    # Another image of the same domain (here: a random permutation) is found ~1% of the time.
+    swapped = inverted[np.random.default_rng(0).permutation(100)]
+    assert _nearest_truth_accuracy(swapped, inverted) <= 0.05
+
+
+CONTENT_RUN = [  # stargan_digits' generator, discriminator and objective on original <-> inverted
+    "model.domains=original,inverted", "train.num_steps=800", "train.progress=false",
+    "train.steps_per_dispatch=10", "eval.max_examples=100", "eval.batch_size=100",
+]
+
+
+@pytest.mark.slow  # 800 StarGAN steps: about 70 s on 2 shared CPU cores
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 18: stargan_digits' StarGAN reaches the inverted style with another digit (measured: "
+    "0.02 and 0.00 of the 100 translations nearest their own ground truth); remove this marker "
+    "with the fix"))
+def test_stargan_keeps_the_content_it_inverts():
+    """On original <-> inverted (a per-pixel map, the pair where StarGAN and CycleGAN swap the
+    digit on 8x8 images) a short run must identify most translations with their own ground
+    truth. The threshold 0.5 is far from both ends measured: 0.00-0.02 (chance 0.01) for the
+    digit-swapping generators of issue 18, 1.0 for the ground truth."""
+    config = load_config("stargan_digits", CONTENT_RUN)
+    trainer = Trainer(config, None)
+    trainer.train(config.train.num_steps)
+    method = trainer.method
+    views, _ = method._paired_views(trainer.eval_data)
+    for source, target in ((0, 1), (1, 0)):
+        translated = method._translate(trainer.state, views[:, source], target)
+        assert _nearest_truth_accuracy(translated, views[:, target]) >= 0.5, (source, target)
+
+
 @pytest.mark.parametrize(
     "config_name, overrides, message",
     [
         ("cyclegan_digits", ["model.domains=original,inverted,rot90"], "exactly two domains"),
-        ("cyclegan_digits", ["model.domains=original,sepia"], "unknown domains"),
-        ("cyclegan_digits", ["train.batch_size=7"], "must be even"),
+        ("cyclegan_digits", ["model.domains=original,sepia"], "model.domains[1]='sepia'"),
+        ("cyclegan_digits", ["train.batch_size=7"], "train.batch_size=7; expected an even"),
         ("cyclegan_digits", ["model.adversarial_loss=hinge"], "model.adversarial_loss='hinge'"),
-        ("cyclegan_digits", ["model.pool_size=-1"], "model.pool_size must be >= 0"),
-        ("cyclegan_digits", ["model.lambda_cyc=-1"], "model.lambda_cyc must be >= 0"),
-        ("cyclegan_digits", ["data.preprocess=unit"], "data.preprocess='symmetric'"),
-        ("cyclegan_digits", ["data.name=digits_domains"], "(data.name=digits) and builds"),
+        ("cyclegan_digits", ["model.pool_size=-1"], "model.pool_size=-1; expected an integer >= 0"),
+        ("cyclegan_digits", ["model.lambda_cyc=-1"], "model.lambda_cyc=-1.0; expected a finite"),
+        ("cyclegan_digits", ["data.preprocess=unit"], "expected 'symmetric'"),
+        ("cyclegan_digits", ["data.name=digits_domains"], "the base dataset ('digits')"),
         ("stargan_digits", ["model.n_critic=3"], "multiple of model.n_critic=3"),
         ("stargan_digits", ["model.domains=original"], "at least 2 distinct domains"),
-        ("stargan_digits", ["model.lambda_gp=-10"], "model.lambda_gp must be >= 0"),
-        ("stargan_digits", ["model.classifier_steps=0"], "model.classifier_steps must be >= 1"),
+        ("stargan_digits", ["model.lambda_gp=-10"], "model.lambda_gp=-10.0; expected a finite"),
+        ("stargan_digits", ["model.classifier_steps=0"], "model.classifier_steps=0; expected an"),
     ],
 )
 def test_bad_config_raises_a_clear_error(config_name, overrides, message):
-    config = load_config(config_name, TINY + overrides)
-    method = {"cyclegan": CycleGANMethod, "stargan": StarGANMethod}[config.method]
-    spec = dataclasses.replace(DIGITS, name=config.data.name)
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        method(config, spec)
+    """Refused when the config is loaded, before any data is read (one line, the key named)."""
+    with pytest.raises(ConfigValueError, match=re.escape(message)):
+        load_config(config_name, TINY + overrides)
 
 
 def test_points_are_refused():
     config = load_config("cyclegan_digits", TINY)
-    with pytest.raises(ValueError, match="needs square images"):
+    with pytest.raises(ConfigValueError, match="expected square images"):
         CycleGANMethod(config, DataSpec(shape=(2,), num_bits=0, num_classes=8, name="ring"))
 
 
@@ -308,9 +393,8 @@ def test_domain_b_of_another_shape_is_refused(monkeypatch, shape):
 
 
 def test_domain_b_dataset_with_views_is_refused():
-    config = load_config("cyclegan_digits", TINY + ["model.domain_b_dataset=digits"])
-    with pytest.raises(ValueError, match=r"set model.domains=\(\)"):
-        CycleGANMethod(config, DIGITS)
+    with pytest.raises(ConfigValueError, match=r"--set model.domains="):
+        load_config("cyclegan_digits", TINY + ["model.domain_b_dataset=digits"])
 
 
 @pytest.mark.slow  # compiles the two-dataset CycleGAN step twice

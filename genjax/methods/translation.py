@@ -20,6 +20,7 @@ The objectives, each in the papers' words (x in domain X, y in Y; c a domain lab
       G: wasserstein_generator_loss(D_src(G(x, c')))
          + lambda_cls * domain_classification_loss(D_cls(G(x, c')), c')
          + lambda_rec * cycle_consistency_loss(x, G(G(x, c'), c))
+         [+ lambda_id * identity_loss(x, G(x, c))]   (model.lambda_id, 0 by default: not in the paper)
       Choi et al. Eq. 1-7: lambda_cls 1, lambda_rec 10, lambda_gp 10, n_critic 5 discriminator
       updates per generator update; the target labels c' are a random permutation of the
       batch's source labels, as in the reference code.
@@ -53,7 +54,11 @@ Evaluation, on the eval split, all errors in [0, 1] pixel units (mean absolute e
   translations (label preservation), with its accuracy on the ground-truth views beside it;
 * StarGAN: ``domain_accuracy``: an independent domain classifier's share of translations
   assigned to the target domain (Choi et al. Sec. 5, the paper's protocol), and D_cls's own
-  accuracy on the real views. StarGAN averages over all ordered pairs of distinct domains.
+  accuracy on the real views. StarGAN reports every ordered pair of distinct domains
+  (``label_accuracy_<a>_to_<b>``, ``domain_accuracy_<a>_to_<b>``, ``pixel_l1_<a>_to_<b>``,
+  ``cycle_l1_<a>_to_<b>`` = ``|G(G(x, b), a) - x|``), their averages over all pairs (the keys
+  without a pair) and, when ``rot90`` is one of three or more domains, over the pairs without
+  it (``..._without_rot90``: the pairs a convolutional generator can do with local operations).
 
 The independent classifiers are ``genjax train classifier_<base>`` runs on
 ``data.name=<base>_domains`` (digit labels of every view) and ``<base>_domains_by_domain``
@@ -84,6 +89,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -111,6 +117,7 @@ from genjax.models.translation import (
     StarGANDiscriminator,
     StarGANGenerator,
 )
+from genjax.train.config import AtLeast, Each, Flag, Number, OneOf, Rule, Text, need
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
@@ -126,10 +133,44 @@ _DOMAIN_B_STREAM = 0xB  # seeds the host generator of domain-B draws apart from 
 class CycleGANConfig:
     """CycleGAN: architecture, objective weights, evaluation classifiers (module docstring).
 
-    ``lambda_identity`` is relative to ``lambda_cyc``, as the reference's ``lambda_identity``.
-    ``domain_b_dataset`` empty: X and Y are views ``domains`` of ``data.name``; set: Y is that
-    dataset's ``domain_b_split`` (eval: ``domain_b_eval_split``) and ``domains`` must be ``()``.
+    Attributes:
+      domains: the views (X, Y) of ``data.name``, two of :data:`genjax.data.domains.DOMAINS`;
+        ``()`` with ``domain_b_dataset``.
+      domain_b_dataset: empty: X and Y are the views ``domains`` of ``data.name``; set: Y is
+        that dataset's ``domain_b_split`` (eval: ``domain_b_eval_split``).
+      domain_b_split / domain_b_eval_split: domain B's train and eval splits.
+      base_features, num_downsamples, num_blocks: the ResNet generator's first width, its
+        stride-2 downsamplings (0: none; image sides divisible by ``2 ** num_downsamples``)
+        and residual blocks (0: none).
+      discriminator_features, discriminator_layers: the PatchGAN's first width and depth.
+      adversarial_loss: ``least_squares`` (the paper's) or ``nonsaturating``.
+      lambda_cyc: weight of the cycle-consistency loss; 0 removes it.
+      lambda_identity: weight of the identity loss relative to ``lambda_cyc``, as the
+        reference's ``lambda_identity``; 0 removes it.
+      pool_size: generated images in each history pool; 0 means no pool.
+      classifier_workdir: the digit classifier for label preservation; empty: trained in memory
+        for ``classifier_steps`` steps at the first evaluation.
+      classifier_steps: Adam steps of the in-memory classifier.
     """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "domains": Each(element=OneOf(choices=domain_views.DOMAINS),
+                        note="(): with model.domain_b_dataset"),
+        "domain_b_dataset": Text(note="empty: the views of model.domains"),
+        "domain_b_split": Text(nonempty=True),
+        "domain_b_eval_split": Text(nonempty=True),
+        "base_features": AtLeast(),
+        "num_downsamples": AtLeast(minimum=0, note="0: no downsampling"),
+        "num_blocks": AtLeast(minimum=0, note="0: no residual blocks"),
+        "discriminator_features": AtLeast(),
+        "discriminator_layers": AtLeast(),
+        "adversarial_loss": OneOf(choices=ADVERSARIAL_LOSSES),
+        "lambda_cyc": Number(low=0.0, note="0: no cycle-consistency term"),
+        "lambda_identity": Number(low=0.0, note="0: no identity term"),
+        "pool_size": AtLeast(minimum=0, note="0: no history pool"),
+        "classifier_workdir": Text(note="empty: trained in memory"),
+        "classifier_steps": AtLeast(),
+    }
 
     domains: tuple[str, ...] = ("original", "inverted")  # (X, Y)
     domain_b_dataset: str = ""
@@ -150,7 +191,49 @@ class CycleGANConfig:
 
 @dataclasses.dataclass(frozen=True)
 class StarGANConfig:
-    """StarGAN: architecture, objective weights, evaluation classifiers (module docstring)."""
+    """StarGAN: architecture, objective weights, evaluation classifiers (module docstring).
+
+    Attributes:
+      domains: at least two distinct views of :data:`genjax.data.domains.DOMAINS`.
+      base_features, num_downsamples, num_blocks: the generator's first width, its stride-2
+        downsamplings (0: none; image sides divisible by ``2 ** num_downsamples``) and
+        residual blocks (0: none).
+      discriminator_features, discriminator_layers: the discriminator's first width and its
+        stride-2 convolutions (image sides divisible by ``2 ** discriminator_layers``).
+      lambda_cls, lambda_rec, lambda_gp: weights of the domain classification,
+        reconstruction and gradient-penalty terms (Choi et al. Eq. 5-6); 0 removes a term.
+      n_critic: discriminator updates per generator update; ``train.batch_size`` is a
+        multiple of it.
+      classifier_workdir / domain_classifier_workdir: the digit and domain classifiers of the
+        evaluation; empty: trained in memory for ``classifier_steps`` steps.
+      classifier_steps: Adam steps of an in-memory classifier.
+      generator_outer_kernel: kernel size of the generator's first and last convolutions
+        (odd; 7 in Choi et al.); on 8x8 images 7 sees the whole image, 3 keeps G local.
+      generator_skip: U-Net skips in the generator (each upsampled map concatenated with the
+        map of the same size on the way down); not in Choi et al.; needs num_downsamples >= 1
+        to change anything.
+      lambda_id: weight of an identity term ``|G(x, c) - x|`` with the source label ``c`` (not
+        in Choi et al.; AttGAN's reconstruction, CycleGAN's identity loss); 0 removes it.
+    """
+
+    LIMITS: ClassVar[dict[str, Rule]] = {
+        "domains": Each(element=OneOf(choices=domain_views.DOMAINS)),
+        "base_features": AtLeast(),
+        "num_downsamples": AtLeast(minimum=0, note="0: no downsampling"),
+        "num_blocks": AtLeast(minimum=0, note="0: no residual blocks"),
+        "discriminator_features": AtLeast(),
+        "discriminator_layers": AtLeast(),
+        "lambda_cls": Number(low=0.0, note="0: no classification term"),
+        "lambda_rec": Number(low=0.0, note="0: no reconstruction term"),
+        "lambda_gp": Number(low=0.0, note="0: no gradient penalty"),
+        "n_critic": AtLeast(),
+        "classifier_workdir": Text(note="empty: trained in memory"),
+        "domain_classifier_workdir": Text(note="empty: trained in memory"),
+        "classifier_steps": AtLeast(),
+        "generator_outer_kernel": AtLeast(),
+        "generator_skip": Flag(),
+        "lambda_id": Number(low=0.0, note="0: no identity term"),
+    }
 
     domains: tuple[str, ...] = ("original", "inverted", "rot90", "thick")
     base_features: int = 64
@@ -165,11 +248,9 @@ class StarGANConfig:
     classifier_workdir: str = ""
     domain_classifier_workdir: str = ""
     classifier_steps: int = 1000
-
-
-def _nonnegative(name: str, value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"model.{name} must be >= 0, got {value}")
+    generator_outer_kernel: int = 7
+    generator_skip: bool = False
+    lambda_id: float = 0.0
 
 
 class _TranslationMethod(Method):
@@ -177,37 +258,39 @@ class _TranslationMethod(Method):
 
     min_domains = 2
 
+    @classmethod
+    def check_model(cls, config):
+        cfg = config.model
+        if not getattr(cfg, "domain_b_dataset", ""):
+            domains = tuple(cfg.domains)
+            need(len(set(domains)) == len(domains) and len(domains) >= cls.min_domains,
+                 "model.domains", domains, f"at least {cls.min_domains} distinct domains of "
+                 f"{domain_views.DOMAINS}")
+            if config.data.name in domain_views.DATASETS:
+                base = domain_views.DATASETS[config.data.name][0]
+                need(False, "data.name", config.data.name,
+                     f"the base dataset ({base!r}): {cls.name} builds the views of "
+                     "model.domains itself")
+        modes = {config.data.preprocess, config.data.eval_preprocess or config.data.preprocess}
+        need(modes == {"symmetric"}, "data.preprocess", config.data.preprocess,
+             "'symmetric' (the generators' tanh output is in [-1, 1]), with "
+             "data.eval_preprocess empty or the same")
+
+    @classmethod
+    def check_data(cls, config, data):
+        cfg = config.model
+        need(data.num_bits >= 1 and len(data.shape) == 3 and data.shape[0] == data.shape[1],
+             "data.name", data.name, f"square images; it holds {data.shape} values")
+        factor = 2**cfg.num_downsamples
+        need(data.shape[0] % factor == 0 and data.shape[0] // factor >= 2,
+             "model.num_downsamples", cfg.num_downsamples,
+             f"downsamplings that halve {data.shape[0]}x{data.shape[1]} images exactly and leave "
+             "at least 2x2 pixels")
+
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg = config.model
-        if data.name in domain_views.DATASETS and not getattr(cfg, "domain_b_dataset", ""):
-            base = domain_views.DATASETS[data.name][0]
-            raise ValueError(
-                f"data.name={data.name!r} holds views already; {self.name} takes the base dataset "
-                f"(data.name={base}) and builds the views of model.domains itself"
-            )
-        if data.num_bits == 0 or len(data.shape) != 3 or data.shape[0] != data.shape[1]:
-            raise ValueError(f"{self.name} needs square images; dataset {data.name!r} has "
-                             f"shape {data.shape}")
-        if getattr(cfg, "domain_b_dataset", ""):
-            if tuple(cfg.domains):
-                raise ValueError(
-                    f"model.domains={tuple(cfg.domains)} builds views of one dataset; with "
-                    f"model.domain_b_dataset={cfg.domain_b_dataset!r} the domains are data.name "
-                    "and model.domain_b_dataset as stored: set model.domains=() "
-                    "(--set model.domains=)")
-            self.domains = ("a", "b")
-        else:
-            self.domains = domain_views.check_domains(cfg.domains, name="model.domains",
-                                                      minimum=self.min_domains)
-        modes = {config.data.preprocess, config.data.eval_preprocess or config.data.preprocess}
-        if modes != {"symmetric"}:
-            raise ValueError(
-                f"{self.name} takes data.preprocess='symmetric' (the generators' tanh output is in "
-                f"[-1, 1]) and data.eval_preprocess empty or the same; got {sorted(modes)}"
-            )
-        if not cfg.classifier_steps >= 1:
-            raise ValueError(f"model.classifier_steps must be >= 1, got {cfg.classifier_steps}")
+        self.domains = ("a", "b") if getattr(cfg, "domain_b_dataset", "") else tuple(cfg.domains)
         self.max_value = 2**data.num_bits - 1
         self._classifiers: dict[str, object] = {}
         self._eval_images = None
@@ -293,7 +376,7 @@ class _TranslationMethod(Method):
         )
         key = to_json(config)  # the same classifier is trained once per process
         if key not in _TRAINED_CLASSIFIERS:
-            trainer = Trainer(config, None, devices=jax.devices()[:1])
+            trainer = Trainer(config, None)  # the devices that divide its batch of 100
             for _ in range(config.train.num_steps):
                 trainer.step()
             where = Path(f"(in memory: {name}, {config.train.num_steps} steps)")
@@ -329,27 +412,36 @@ class CycleGANMethod(_TranslationMethod):
     name = "cyclegan"
     model_config = CycleGANConfig
 
+    @classmethod
+    def check_model(cls, config):
+        super().check_model(config)
+        cfg: CycleGANConfig = config.model
+        if cfg.domain_b_dataset:
+            need(not tuple(cfg.domains), "model.domains", tuple(cfg.domains),
+                 f"() with model.domain_b_dataset={cfg.domain_b_dataset!r} (the domains are "
+                 "data.name and model.domain_b_dataset as stored; --set model.domains=)")
+        else:
+            need(len(cfg.domains) == 2, "model.domains", tuple(cfg.domains),
+                 "exactly two domains (X, Y)")
+            need(config.train.batch_size % 2 == 0, "train.batch_size", config.train.batch_size,
+                 "an even number: the first half of each batch is domain X, the second domain Y")
+
+    @classmethod
+    def check_data(cls, config, data):
+        super().check_data(config, data)
+        cfg: CycleGANConfig = config.model
+        size = data.shape[0] // 2 ** cfg.discriminator_layers - 1
+        need(size >= 2, "model.discriminator_layers", cfg.discriminator_layers,
+             f"fewer layers: {data.shape[0]}x{data.shape[1]} images leave a {size}x{size} map "
+             "for the PatchGAN's last 4x4 convolution, which needs 2x2")
+
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg: CycleGANConfig = config.model
-        if len(self.domains) != 2:
-            raise ValueError(f"model.domains must name exactly two domains (X, Y) for cyclegan, "
-                             f"got {self.domains}")
-        if cfg.adversarial_loss not in ADVERSARIAL_LOSSES:
-            raise ValueError(f"model.adversarial_loss={cfg.adversarial_loss!r}; expected one of "
-                             f"{ADVERSARIAL_LOSSES}")
-        for name in ("lambda_cyc", "lambda_identity"):
-            _nonnegative(name, getattr(cfg, name))
-        if cfg.pool_size < 0:
-            raise ValueError(
-                f"model.pool_size must be >= 0 (0 disables the pool), got {cfg.pool_size}")
         self.domain_b = None  # the domain-B train split (two-dataset mode)
         self._domain_b_eval_data = None
         if cfg.domain_b_dataset:
             self.domain_b = self._load_domain_b(cfg.domain_b_split, config.data.max_train_examples)
-        elif config.train.batch_size % 2:
-            raise ValueError(f"train.batch_size={config.train.batch_size} must be even: the first "
-                             "half of each batch is domain X, the second half domain Y")
         dtype = compute_dtype(config)
         self.generator = ResnetGenerator(data.shape[-1], cfg.base_features, cfg.num_downsamples,
                                          cfg.num_blocks, dtype=dtype)
@@ -571,20 +663,33 @@ class StarGANMethod(_TranslationMethod):
     name = "stargan"
     model_config = StarGANConfig
 
+    @classmethod
+    def check_model(cls, config):
+        super().check_model(config)
+        cfg: StarGANConfig = config.model
+        need(config.train.batch_size % cfg.n_critic == 0, "train.batch_size",
+             config.train.batch_size, f"a multiple of model.n_critic={cfg.n_critic} (one part "
+             "of the batch per critic update)")
+        need(cfg.generator_outer_kernel % 2 == 1, "model.generator_outer_kernel",
+             cfg.generator_outer_kernel, "an odd integer (a centred kernel keeps the size)")
+
+    @classmethod
+    def check_data(cls, config, data):
+        super().check_data(config, data)
+        cfg: StarGANConfig = config.model
+        factor = 2**cfg.discriminator_layers
+        need(data.shape[0] % factor == 0, "model.discriminator_layers", cfg.discriminator_layers,
+             f"stride-2 layers that halve {data.shape[0]}x{data.shape[1]} images exactly (sides "
+             "divisible by 2 ** discriminator_layers)")
+
     def __init__(self, config, data):
         super().__init__(config, data)
         cfg: StarGANConfig = config.model
-        for name in ("lambda_cls", "lambda_rec", "lambda_gp"):
-            _nonnegative(name, getattr(cfg, name))
-        if cfg.n_critic < 1 or config.train.batch_size % cfg.n_critic:
-            raise ValueError(
-                f"train.batch_size={config.train.batch_size} must be a multiple of "
-                f"model.n_critic={cfg.n_critic} >= 1 (one part of the batch per critic update)"
-            )
         self.num_domains = len(self.domains)
         dtype = compute_dtype(config)
         self.generator = StarGANGenerator(data.shape[-1], cfg.base_features, cfg.num_downsamples,
-                                          cfg.num_blocks, dtype=dtype)
+                                          cfg.num_blocks, cfg.generator_outer_kernel,
+                                          cfg.generator_skip, dtype=dtype)
         self.discriminator = StarGANDiscriminator(self.num_domains, cfg.discriminator_features,
                                                   cfg.discriminator_layers, dtype=dtype)
         self.g_tx = make_optimizer(config.optim, config.train.num_steps)
@@ -643,6 +748,9 @@ class StarGANMethod(_TranslationMethod):
         }
         loss = (terms["adversarial"] + cfg.lambda_cls * terms["classification"]
                 + cfg.lambda_rec * terms["reconstruction"])
+        if cfg.lambda_id > 0:  # not in Choi et al.: G(x, c) = x for the source label c
+            terms["identity"] = identity_loss(x, self._generate(params, x, c))
+            loss = loss + cfg.lambda_id * terms["identity"]
         return loss, {"loss": loss, **terms}
 
     def critic_update(self, g: ModelState, d: ModelState, x, c, c_target, penalty_key):
@@ -686,6 +794,22 @@ class StarGANMethod(_TranslationMethod):
                             images_unit, size, c)
         return (out + 1.0) / 2.0
 
+    _PAIR_SUFFIXES = ("_identity_baseline", "_ground_truth")
+
+    @classmethod
+    def _pair_key(cls, metric: str, pair: str) -> str:
+        """``("label_accuracy_ground_truth", "a_to_b")`` -> ``label_accuracy_a_to_b_ground_truth``."""
+        for suffix in cls._PAIR_SUFFIXES:
+            if metric.endswith(suffix):
+                return f"{metric[: -len(suffix)]}_{pair}{suffix}"
+        return f"{metric}_{pair}"
+
+    @staticmethod
+    def _pair_means(pairs, suffix: str) -> dict:
+        """Each metric averaged over ``pairs`` (dicts of one pair's metrics), keys + ``suffix``."""
+        pairs = list(pairs)
+        return {f"{m}{suffix}": float(np.mean([p[m] for p in pairs])) for m in pairs[0]}
+
     def evaluate(self, state: TrainState, dataset, key) -> dict:
         from genjax.eval.features import classifier_accuracy
 
@@ -702,7 +826,7 @@ class StarGANMethod(_TranslationMethod):
                 [np.mean(np.argmax(lg, 1) == s) for s, lg in enumerate(real_cls)])),
         }
         domain_clf = self.independent_classifier("domain")
-        pixel, baseline, cycle, label_acc, domain_acc = [], [], [], [], []
+        pairs = {}  # "<a>_to_<b>" -> {metric: value}
         for s in range(k):
             for t in range(k):
                 if s == t:
@@ -710,27 +834,31 @@ class StarGANMethod(_TranslationMethod):
                 src, truth = views[:, s], views[:, t]
                 translated = self._translate(state, src, t)
                 rec = self._translate(state, np.clip(translated, 0, 1), s)
-                key_st = f"{names[s]}_to_{names[t]}"
-                out[f"pixel_l1_{key_st}"] = float(np.mean(np.abs(translated - truth)))
-                pixel.append(out[f"pixel_l1_{key_st}"])
-                baseline.append(float(np.mean(np.abs(src - truth))))
-                cycle.append(float(np.mean(np.abs(rec - src))))
-                global_t = domain_views.DOMAINS.index(names[t])
-                domain_acc.append(classifier_accuracy(
-                    domain_clf, np.clip(translated, 0, 1), np.full(len(src), global_t)))
+                pair = {
+                    "pixel_l1": float(np.mean(np.abs(translated - truth))),
+                    "pixel_l1_identity_baseline": float(np.mean(np.abs(src - truth))),
+                    "cycle_l1": float(np.mean(np.abs(rec - src))),
+                    "domain_accuracy": classifier_accuracy(
+                        domain_clf, np.clip(translated, 0, 1),
+                        np.full(len(src), domain_views.DOMAINS.index(names[t]))),
+                }
                 if labels is not None:
-                    label_acc.append(self._label_accuracy(translated, truth, labels))
-        out["pixel_l1"] = float(np.mean(pixel))
-        out["pixel_l1_identity_baseline"] = float(np.mean(baseline))
-        out["cycle_l1"] = float(np.mean(cycle))
-        out["domain_accuracy"] = float(np.mean(domain_acc))
+                    acc, acc_truth = self._label_accuracy(translated, truth, labels)
+                    pair["label_accuracy"] = acc
+                    pair["label_accuracy_ground_truth"] = acc_truth
+                pairs[f"{names[s]}_to_{names[t]}"] = pair
+        for key_st, pair in pairs.items():
+            for metric, value in pair.items():
+                out[self._pair_key(metric, key_st)] = value
+        out.update(self._pair_means(pairs.values(), ""))
+        out["num_domain_pairs"] = len(pairs)
+        if "rot90" in names and k >= 3:  # the pairs a translation-equivariant G can do locally
+            local = [p for st, p in pairs.items() if "rot90" not in st.split("_to_")]
+            out.update(self._pair_means(local, "_without_rot90"))
+            out["num_domain_pairs_without_rot90"] = len(local)
         out["domain_accuracy_ground_truth"] = float(np.mean([classifier_accuracy(
             domain_clf, views[:, t], np.full(len(views), domain_views.DOMAINS.index(names[t])))
             for t in range(k)]))
-        if label_acc:
-            out["label_accuracy"] = float(np.mean([a for a, _ in label_acc]))
-            out["label_accuracy_ground_truth"] = float(np.mean([a for _, a in label_acc]))
-        out["num_domain_pairs"] = len(pixel)
         return {**out, **self._classifier_info()}
 
     def sample(self, state: TrainState, key, num: int) -> np.ndarray:

@@ -16,7 +16,9 @@ Architectures only (the objectives live in :mod:`genjax.losses.translation` and
 * :class:`StarGANGenerator` - Choi et al. (2018), Appendix (Table 4): the target domain label
   is tiled over the image and concatenated as extra input channels; 7x7 conv, two stride-2
   4x4 convs down, 6 residual blocks, two 4x4 transposed convs up, 7x7 conv, tanh; instance
-  norm with affine parameters, zero padding.
+  norm with affine parameters, zero padding. Options not in the paper (off by default):
+  ``outer_kernel`` (the 7 of the first and last convs) and ``skip`` (U-Net skips: each upsampled
+  map concatenated with the map of its size from the way down).
 * :class:`StarGANDiscriminator` - Choi et al. (2018), Table 5: ``num_layers`` stride-2 4x4
   convs with leaky ReLU 0.01 and no normalisation (the WGAN-GP penalty is per example); an
   adversarial head (3x3 conv, one score per patch) and a domain-classification head (a conv
@@ -176,12 +178,16 @@ class StarGANGenerator(nn.Module):
 
     ``c`` is a one-hot domain vector (or a multi-hot attribute vector), float; it is tiled to
     ``(B, H, W, K)`` and concatenated to the image channels (Choi et al. 2018, Sec. 3.1).
+    ``outer_kernel`` (odd) is the size of the first and last convolutions (7 in the paper);
+    ``skip`` adds U-Net skips (not in the paper).
     """
 
     out_channels: int
     base_features: int = 64
     num_downsamples: int = 2
     num_blocks: int = 6
+    outer_kernel: int = 7
+    skip: bool = False
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -195,12 +201,18 @@ class StarGANGenerator(nn.Module):
                 f"x of spatial size {x.shape[1:3]} must be divisible by 2**num_downsamples = "
                 f"{factor}; lower num_downsamples"
             )
+        if self.outer_kernel < 1 or self.outer_kernel % 2 == 0:
+            raise ValueError(f"outer_kernel must be odd and >= 1 (7 in Choi et al.), got "
+                             f"{self.outer_kernel}")
         f, dt = self.base_features, self.dtype
         tiled = jnp.broadcast_to(c[:, None, None, :].astype(dt), (*x.shape[:3], c.shape[1]))
         h = jnp.concatenate([x.astype(dt), tiled], axis=-1)
-        h = Conv(f, (7, 7), padding=((3, 3), (3, 3)), use_bias=False, dtype=dt)(h)
+        k, p = self.outer_kernel, ((self.outer_kernel // 2,) * 2,) * 2
+        h = Conv(f, (k, k), padding=p, use_bias=False, dtype=dt)(h)
         h = nn.relu(instance_norm(True, dtype=dt)(h))
+        skips = []  # the map at each resolution before it is downsampled
         for i in range(self.num_downsamples):
+            skips.append(h)
             h = Conv(f * 2 ** (i + 1), (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
                         use_bias=False, dtype=dt)(h)
             h = nn.relu(instance_norm(True, dtype=dt)(h))
@@ -210,8 +222,9 @@ class StarGANGenerator(nn.Module):
             h = ConvTranspose(f * 2**i, (4, 4), strides=(2, 2), padding="SAME",
                                  use_bias=False, dtype=dt)(h)
             h = nn.relu(instance_norm(True, dtype=dt)(h))
-        h = Conv(self.out_channels, (7, 7), padding=((3, 3), (3, 3)), use_bias=False,
-                    dtype=dt)(h)
+            if self.skip:  # U-Net: the map of this resolution from the way down
+                h = jnp.concatenate([h, skips[i]], axis=-1)
+        h = Conv(self.out_channels, (k, k), padding=p, use_bias=False, dtype=dt)(h)
         return jnp.tanh(h).astype(jnp.float32)
 
 
