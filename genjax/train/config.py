@@ -37,10 +37,6 @@ def need(ok: bool, key: str, value: Any, accepted: str) -> None:
         raise ConfigValueError(f"{key}={value!r}; expected {accepted}")
 
 
-def need_int(key: str, value: Any, minimum: int) -> None:
-    need(_is_int(value) and value >= minimum, key, value, f"an integer >= {minimum}")
-
-
 def _bounds(low: float, high: float, open_low: bool, open_high: bool) -> str:
     if math.isinf(high):
         return f"{'>' if open_low else '>='} {low:g}"
