@@ -125,6 +125,22 @@ def _conv_params(cases, transpose):
     return params
 
 
+@pytest.mark.parametrize("chunk_rows", [2, 3])
+def test_im2col_in_batch_chunks_matches_lax(chunk_rows, im2col_everywhere, monkeypatch):
+    """A batch cut into strided chunks (rows i, i + b/chunk, ...) scanned one after another,
+    as when the im2col copies of a whole batch exceed ``_CHUNK_BYTES``: values and gradients
+    of every row equal lax's."""
+    b, hw, c, o = 6, (9, 9), 4, 8
+    per_example = (9 * c + o) * hw[0] * hw[1] * 4  # taps * C + O, at float32
+    monkeypatch.setattr(conv, "_CHUNK_BYTES", chunk_rows * per_example)
+    assert conv._batch_chunk(b, per_example) == chunk_rows
+    x, k = _rand((b, *hw, c), 0), _rand((3, 3, c, o), 1, 0.3)
+    _compare(
+        lambda x, k: conv.conv2d(x, k, strides=1, padding="SAME", formulation="cpu"),
+        lambda x, k: lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=DN),
+        x, k)
+
+
 @pytest.mark.parametrize("case, forced", _conv_params(CONV_CASES, transpose=False))
 def test_conv2d_matches_lax(case, forced, request):
     if forced:

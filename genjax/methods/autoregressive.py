@@ -48,8 +48,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.data import BatchIterator, preprocess
+from genjax.data import preprocess
 from genjax.eval.images import save_image_grid
+from genjax.eval.likelihood import bits_per_dim, dataset_means
 from genjax.losses import bernoulli_nll, categorical_nll, discretized_logistic_mixture_nll
 from genjax.models.multiscale_pixelcnn import MultiscalePixelCNN, extract_group, multiscale_groups
 from genjax.models.pixelcnn import GatedPixelCNN, PixelCNN
@@ -276,7 +277,6 @@ class AutoregressiveMethod(Method):
             cfg, data.shape, self.num_values, self.num_classes, compute_dtype(config)
         )
         self.tx = make_optimizer(config.optim, config.train.num_steps)
-        self._nll = jax.jit(self.nll)
         self._samplers: dict = {}
 
     # -- data and the objective ------------------------------------------------------------
@@ -353,23 +353,16 @@ class AutoregressiveMethod(Method):
         Stochastic eval preprocessing (``binarize_dynamic``) uses ``key``, fixed per run, so every
         evaluation scores the same binarization of the eval split.
         """
-        params = state.models["model"].params
-        total, n = 0.0, 0
-        it = BatchIterator(
-            dataset, self.config.eval.batch_size, seed=0, shuffle=False, drop_remainder=False
-        )
-        for i, batch in enumerate(it.epoch_batches(0)):
-            x, target = self.prepare(
-                jax.random.fold_in(key, i), jnp.asarray(batch["image"]), train=False
-            )
-            total += float(jnp.sum(self._nll(params, x, target, self.labels(batch))))
-            n += x.shape[0]
-        nats = total / n
-        return {
-            "nll_nats": nats,
-            "nll_bits_per_dim": nats / (self.data.num_dims * math.log(2)),
-            "num_examples": n,
-        }
+        def per_example(params, batch, i, rows):
+            x, target = self.prepare(jax.random.fold_in(key, i), batch["image"], train=False)
+            return {"nll_nats": self.nll(params, x, target, self.labels(batch))}
+
+        means, n = dataset_means(per_example, state.models["model"].params, dataset,
+                                 batch_size=self.config.eval.batch_size,
+                                 progress=self.config.train.progress)
+        nats = means["nll_nats"]
+        return {"nll_nats": nats, "nll_bits_per_dim": bits_per_dim(nats, self.data.num_dims),
+                "num_examples": n}
 
     def sampler_name(self) -> str:
         cfg: AutoregressiveConfig = self.config.model

@@ -43,6 +43,7 @@ import numpy as np
 
 from genjax.data import BatchIterator, preprocess
 from genjax.eval.images import save_image_grid
+from genjax.eval.likelihood import dataset_means
 from genjax.losses import accuracy, softmax_cross_entropy
 from genjax.models.classifier import CNNClassifier
 from genjax.train.config import AtLeast, Each, Number, Rule, need
@@ -123,7 +124,7 @@ class ClassifierMethod(Method):
         self.tx = make_optimizer(config.optim, config.train.num_steps)
         self.classifier_name = classifier_name(data.name)
         # Inference in float32 whatever train.compute_dtype is (see the module docstring).
-        inference = self.module.clone(dtype=jnp.float32)
+        self._inference = inference = self.module.clone(dtype=jnp.float32)
         self._forward = jax.jit(
             lambda variables, x: inference.apply(
                 variables, x, method=CNNClassifier.features_and_logits
@@ -190,19 +191,27 @@ class ClassifierMethod(Method):
     def evaluate(self, state: TrainState, dataset, key) -> dict[str, float]:
         """Accuracy and mean ``-log p(y|x)`` (nats per example) over the whole ``dataset``.
 
-        The NLL is computed in float64 from the float32 logits.
+        Float32 logits and log-softmax, split over the run's devices
+        (:func:`genjax.eval.likelihood.dataset_means`).
         """
         del key  # deterministic
-        correct, nll, n = 0, 0.0, 0
-        for _, labels, logits in self._predictions(state, dataset):
-            correct += int(np.sum(np.argmax(logits, axis=1) == labels))
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-            nll -= float(np.sum(log_probs[np.arange(len(labels)), labels]))
-            n += len(labels)
+        if dataset.labels is None:
+            raise ValueError(f"evaluating a classifier needs labels; {dataset.name!r} has none")
+
+        def per_example(variables, batch, i, rows):
+            _, logits = self._inference.apply(variables, self.prepare(batch["image"]),
+                                              method=CNNClassifier.features_and_logits)
+            log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
+            labels = batch["label"]
+            return {"accuracy": (jnp.argmax(logits, axis=1) == labels).astype(jnp.float32),
+                    "nll_nats": -jnp.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]}
+
+        means, n = dataset_means(per_example, state.models["classifier"].variables, dataset,
+                                 batch_size=self.config.eval.batch_size,
+                                 progress=self.config.train.progress)
         return {
-            "accuracy": correct / n,
-            "nll_nats": nll / n,
+            "accuracy": means["accuracy"],
+            "nll_nats": means["nll_nats"],
             "num_examples": n,
             "classifier": self.classifier_name,
         }

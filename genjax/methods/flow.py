@@ -51,9 +51,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.data import BatchIterator, preprocess
+from genjax.data import preprocess
 from genjax.eval.images import save_image_grid, save_interpolation_grid
 from genjax.eval.interpolation import interpolate_latents
+from genjax.eval.likelihood import dataset_means
 from genjax.eval.plots import plot_density_2d, plot_points_2d
 from genjax.losses.flow import (
     bits_per_dim,
@@ -164,7 +165,6 @@ class RealNVPMethod(Method):
         else:
             self.module = RealNVP2D(cfg.num_couplings, tuple(cfg.hidden), cfg.norm, dtype=dtype)
         self.tx = make_optimizer(config.optim, config.train.num_steps)
-        self._eval_fn = jax.jit(self._eval_batch)
         self._log_density = jax.jit(self.log_likelihood)
         self._encode = jax.jit(self._encode_fn)
         self._decode = jax.jit(self._decode_fn)
@@ -244,17 +244,13 @@ class RealNVPMethod(Method):
         position, not on the batch size) and ``nll_nats`` = bits * D ln 2 per example of the
         8-bit data. Points: ``nll_nats`` per point.
         """
-        variables = state.models["flow"].variables
-        it = BatchIterator(dataset, self.config.eval.batch_size, seed=0, shuffle=False,
-                           drop_remainder=False)
-        total, n = 0.0, 0
-        for batch in it.epoch_batches(0):
-            data = jnp.asarray(batch["image"])
-            index = jnp.arange(n, n + data.shape[0], dtype=jnp.uint32)
-            nll = self._eval_fn(variables, key, data, index)
-            total += float(np.sum(np.asarray(nll, np.float64)))
-            n += data.shape[0]
-        mean = total / n
+        def per_example(variables, batch, i, rows):
+            return {"nll": self._eval_batch(variables, key, batch["image"], rows.astype(jnp.uint32))}
+
+        means, n = dataset_means(per_example, state.models["flow"].variables, dataset,
+                                 batch_size=self.config.eval.batch_size,
+                                 progress=self.config.train.progress)
+        mean = means["nll"]
         if self.is_image:
             d = self.data.num_dims
             return {"nll_bits_per_dim": mean, "nll_nats": mean * d * math.log(2),

@@ -100,6 +100,7 @@ from genjax.train.config import (
 from genjax.train.method import Method, register
 from genjax.train.metrics import read_metrics
 from genjax.train.optim import make_optimizer
+from genjax.train.parallel import along_batch, critic_parts
 from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients, prefixed
 
@@ -417,7 +418,7 @@ class GANMethod(Method):
         Returns the new discriminator state and its metrics (loss terms and norms).
         """
         g, d, e = models["generator"], models["discriminator"], models.get("encoder")
-        z = jax.random.normal(z_key, (real.shape[0], self.config.model.latent_dim))
+        z = along_batch(jax.random.normal(z_key, (real.shape[0], self.config.model.latent_dim)))
         fake, _ = self.generate(g, z, labels, train=True)
         e_real = self.encoder.apply({"params": e.params}, real) if e is not None else None
         grad_fn = jax.value_and_grad(self._critic_loss, has_aux=True)
@@ -437,7 +438,7 @@ class GANMethod(Method):
         """
         cfg: GANConfig = self.config.model
         g, d, e = models["generator"], models["discriminator"], models.get("encoder")
-        z = jax.random.normal(z_key, (real.shape[0], cfg.latent_dim))
+        z = along_batch(jax.random.normal(z_key, (real.shape[0], cfg.latent_dim)))
 
         def generator_loss(g_params, e_params):
             fake, g_coll = self.generate(g.replace(params=g_params), z, labels, train=True)
@@ -475,8 +476,8 @@ class GANMethod(Method):
                         else [None] * (n + 1))
         x = self.prepare(keys["data"], batch["image"])
         labels = self._labels(batch)
-        parts = x.reshape(n, x.shape[0] // n, *x.shape[1:])
-        label_parts = None if labels is None else labels.reshape(n, -1)
+        parts = critic_parts(x, n)  # part i: rows i, i + n, ... (split over the devices)
+        label_parts = None if labels is None else critic_parts(labels, n)
         models = dict(state.models)
         for i in range(n):  # unrolled: n_critic is small (1 or 5)
             lab = None if label_parts is None else label_parts[i]

@@ -29,8 +29,9 @@ Data: ``data.name`` is a base image dataset (``digits``, ``mnist``, ...) with
 ``data.preprocess="symmetric"``; ``model.domains`` names views from
 :mod:`genjax.data.domains` (original, inverted, rot90, thick). Training is unpaired: each
 domain gets its own disjoint part of the shuffled batch, so no image is ever seen in two
-domains in one step (CycleGAN: first half X, second half Y, ``train.batch_size`` is twice the
-per-domain batch; StarGAN: ``n_critic`` parts, example i of a part in domain ``i % K``).
+domains in one step (CycleGAN: even rows X, odd rows Y, ``train.batch_size`` is twice the
+per-domain batch; StarGAN: ``n_critic`` parts, rows ``i, i + n_critic, ...`` for part ``i``,
+example j of a part in domain ``j % K``; strided parts stay split over every device).
 Evaluation keeps the pairing (every eval image in every domain).
 
 CycleGAN also trains on two *separate* datasets (unpaired, no ground truth):
@@ -120,6 +121,7 @@ from genjax.models.translation import (
 from genjax.train.config import AtLeast, Each, Flag, Number, OneOf, Rule, Text, need
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
+from genjax.train.parallel import along_batch, critic_parts
 from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients, prefixed
 
@@ -424,7 +426,7 @@ class CycleGANMethod(_TranslationMethod):
             need(len(cfg.domains) == 2, "model.domains", tuple(cfg.domains),
                  "exactly two domains (X, Y)")
             need(config.train.batch_size % 2 == 0, "train.batch_size", config.train.batch_size,
-                 "an even number: the first half of each batch is domain X, the second domain Y")
+                 "an even number: even rows of each batch are domain X, odd rows domain Y")
 
     @classmethod
     def check_data(cls, config, data):
@@ -528,9 +530,11 @@ class CycleGANMethod(_TranslationMethod):
     def train_step(self, state: TrainState, batch):
         keys = state.step_keys("pool_x", "pool_y")
         if self.domain_b is None:
-            half = batch["image"].shape[0] // 2
-            x = self.view(batch["image"][:half], self.domains[0])  # disjoint halves: unpaired
-            y = self.view(batch["image"][half:], self.domains[1])
+            # Disjoint halves (unpaired): even rows to X, odd rows to Y, so that each half stays
+            # split over every device (see critic_parts).
+            halves = critic_parts(batch["image"], 2)
+            x = self.view(halves[0], self.domains[0])
+            y = self.view(halves[1], self.domains[1])
         else:  # X: the engine's batch; Y: this step's draw from the second dataset (host_batch)
             x = self._stored_to_model(batch["image"], self.data.num_bits)
             y = self._stored_to_model(batch["image_b"], self.domain_b.num_bits)
@@ -547,8 +551,12 @@ class CycleGANMethod(_TranslationMethod):
 
         # Discriminators, on real images and on generated ones drawn through the history pools.
         def discriminator_update(d: ModelState, real, fake, key):
+            # The pool visits the batch in order (the reference's sequential semantics), so it
+            # sees the whole generated batch: the one all-gather of a step's batch. D then runs
+            # split over the devices again.
             pool, fake = history_pool_query(d.collections["history_pool"],
                                             jax.lax.stop_gradient(fake), key)
+            fake = along_batch(fake)
             loss, grads = jax.value_and_grad(self.discriminator_loss)(d.params, real, fake)
             d, norms = apply_gradients(d, grads, self.d_tx, collections={"history_pool": pool})
             return d, {"loss": loss, **norms}
@@ -716,8 +724,13 @@ class StarGANMethod(_TranslationMethod):
 
     def _views_of(self, pixels, labels) -> jax.Array:
         """Example ``i`` of ``pixels`` (original images) in domain ``labels[i]``, in [-1, 1]."""
-        every = jnp.stack([self.view(pixels, d) for d in self.domains])  # (K, B, H, W, C)
-        return every[labels, jnp.arange(pixels.shape[0])]
+        # A select, not a gather from the stacked views: elementwise, so it stays split over
+        # the devices like ``pixels`` (XLA computes such a gather whole on every device).
+        views = [self.view(pixels, d) for d in self.domains]
+        out = views[0]
+        for k, view in enumerate(views[1:], start=1):
+            out = jnp.where((labels == k).reshape(-1, 1, 1, 1), view, out)
+        return out
 
     def critic_loss(self, params, x, fake, c, penalty_key):
         """D's objective (Choi et al. Eq. 1 with WGAN-GP, Eq. 2) on real ``x`` with source labels
@@ -772,12 +785,16 @@ class StarGANMethod(_TranslationMethod):
         n = self.config.model.n_critic
         keys = state.step_keys("target", "penalty")
         pixels = batch["image"]
-        parts = pixels.reshape(n, pixels.shape[0] // n, *pixels.shape[1:])
-        c = jnp.arange(parts.shape[1], dtype=jnp.int32) % self.num_domains  # source domains
+        parts = critic_parts(pixels, n)  # part i: rows i, i + n, ... (split over the devices)
+        # Source domains, and each critic step's target domains (a permutation of them): a few
+        # ints computed whole on every device, then split like the images.
+        every_c = jnp.arange(parts.shape[1], dtype=jnp.int32) % self.num_domains
+        c = along_batch(every_c)
         g, d = state.models["generator"], state.models["discriminator"]
         for i in range(n):  # unrolled: n_critic is small (5)
             x = self._views_of(parts[i], c)
-            c_target = jax.random.permutation(jax.random.fold_in(keys["target"], i), c)
+            c_target = along_batch(
+                jax.random.permutation(jax.random.fold_in(keys["target"], i), every_c))
             d, d_metrics = self.critic_update(g, d, x, c, c_target,
                                               jax.random.fold_in(keys["penalty"], i))
         g, g_metrics = self.generator_update(g, d, x, c, c_target)  # the last part's batch

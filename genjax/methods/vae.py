@@ -34,9 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.data import BatchIterator, preprocess
+from genjax.data import preprocess
 from genjax.eval.images import save_image_grid, save_interpolation_grid
 from genjax.eval.interpolation import interpolate_latents
+from genjax.eval.likelihood import bits_per_dim, dataset_means
 from genjax.losses import (
     bernoulli_log_likelihood,
     elbo,
@@ -58,7 +59,6 @@ from genjax.models.vae import (
 )
 from genjax.train.config import AtLeast, Each, OneOf, Rule, need
 from genjax.train.method import Method, register
-from genjax.train.metrics import Progress
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients
@@ -248,27 +248,20 @@ class VAEMethod(Method):
         if (k_total, chunk) not in self._estimators:
             self._estimators[(k_total, chunk)] = _iwae_estimator(self, k_total, chunk)
         estimator = self._estimators[(k_total, chunk)]
-        params = state.models["vae"].params
         data_key, sample_key = jax.random.split(key)
-        totals = {"iwae": 0.0, "elbo": 0.0}
-        n = 0
-        it = BatchIterator(dataset, ecfg.iwae_batch_size, seed=0, shuffle=False, drop_remainder=False)
-        progress = Progress(0, it.steps_per_epoch, desc=f"evaluate (K={k_total})",
-                            enabled=self.config.train.progress, unit="batch")
-        for i, batch in enumerate(it.epoch_batches(0)):
-            x = self.prepare(jax.random.fold_in(data_key, i), jnp.asarray(batch["image"]), train=False)
+
+        def per_example(params, batch, i, rows):
+            x = self.prepare(jax.random.fold_in(data_key, i), batch["image"], train=False)
             iwae, elbo_est = estimator(params, jax.random.fold_in(sample_key, i), x)
-            totals["iwae"] += float(jnp.sum(iwae))
-            totals["elbo"] += float(jnp.sum(elbo_est))
-            n += x.shape[0]
-            progress.update(i + 1, {"nll_iwae": -totals["iwae"] / n})
-        progress.close()
-        dims = self.data.num_dims
-        out = {"nll_iwae_nats": -totals["iwae"] / n, "neg_elbo_nats": -totals["elbo"] / n}
-        offset = dims * math.log(2 ** self.data.num_bits) if self._dequantized() else 0.0
+            return {"nll_iwae_nats": -iwae, "neg_elbo_nats": -elbo_est}
+
+        out, n = dataset_means(per_example, state.models["vae"].params, dataset,
+                               batch_size=ecfg.iwae_batch_size, desc=f"evaluate (K={k_total})",
+                               progress=self.config.train.progress)
+        bits = self.data.num_bits if self._dequantized() else 0
         for name in list(out):
-            bits = (out[name] + offset) / (dims * math.log(2))
-            out[name.replace("_nats", "_bits_per_dim")] = bits
+            out[name.replace("_nats", "_bits_per_dim")] = bits_per_dim(
+                out[name], self.data.num_dims, num_bits=bits)
         out.update(iwae_samples=k_total, num_examples=n)
         return out
 

@@ -271,9 +271,12 @@ def _im2col_kernel_term(x: jax.Array, kernel_taps: jax.Array, strides, pads: Pad
 
     if chunk == b:
         return term(xp, kmat)
-    xs = xp.reshape(b // chunk, chunk, *xp.shape[1:])
+    # Strided chunks (chunk i: rows i, i + b / chunk, ...): when the batch is split over
+    # devices, each device holds its share of every chunk, so the scan moves no rows between
+    # devices (contiguous chunks would each sit on a subset of them and make XLA gather).
+    xs = jnp.moveaxis(xp.reshape(chunk, b // chunk, *xp.shape[1:]), 1, 0)
     _, ys = lax.scan(lambda carry, xc: (carry, term(xc, kmat)), None, xs)
-    return ys.reshape(b, ho, wo, o)
+    return jnp.moveaxis(ys, 0, 1).reshape(b, ho, wo, o)
 
 
 # ---------------------------------------------------------------------------------------------

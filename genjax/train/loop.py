@@ -195,7 +195,7 @@ class Trainer:
         self.num_traces += 1  # runs only while tracing: counts compilations
         size = next(iter(batches.values())).shape[0]
         state, ema = carry
-        with matmul_precision(self.config.train.compute_dtype):
+        with matmul_precision(self.config.train.compute_dtype), parallel.split_over(self.mesh):
             shapes = jax.eval_shape(
                 self._one_step, state, ema, jax.tree.map(lambda b: b[0], batches)
             )[2]

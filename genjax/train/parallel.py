@@ -13,13 +13,68 @@ each process then loads only its slice of the global batch (see
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
+
+# The data mesh of the program being traced (set by the trainer and the evaluation runner while
+# they trace): arrays a step creates itself (noise, critic parts) are split over it.
+_TRACING_MESH: contextvars.ContextVar[Mesh | None] = contextvars.ContextVar(
+    "genjax_tracing_mesh", default=None)
+
+
+@contextlib.contextmanager
+def split_over(mesh: Mesh | None) -> Iterator[None]:
+    """While tracing under this context, :func:`along_batch` splits arrays over ``mesh``."""
+    token = _TRACING_MESH.set(mesh)
+    try:
+        yield
+    finally:
+        _TRACING_MESH.reset(token)
+
+
+def along_batch(tree: Any) -> Any:
+    """``tree``'s arrays split on their leading (batch) axis over the traced step's data mesh.
+
+    A step's inputs arrive split over the devices, and XLA carries that split through whatever
+    depends on them; an array a step makes itself (the generator's noise ``z``, and so ``G(z)``
+    and ``D(G(z))``) depends on no input, and XLA would compute it whole on every device. Methods
+    pass such arrays through this function. Outside :func:`split_over` (one device, eager
+    code, tests calling a step directly) it returns ``tree`` unchanged. Values never change:
+    with ``jax_threefry_partitionable`` (JAX's default) random draws are the same however they
+    are split.
+    """
+    return _constrain(tree, PartitionSpec(DATA_AXIS))
+
+
+def _constrain(tree: Any, spec: PartitionSpec) -> Any:
+    mesh = _TRACING_MESH.get()
+    if mesh is None or mesh.devices.size == 1:
+        return tree
+    sharding = NamedSharding(mesh, spec)
+    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, sharding), tree)
+
+
+def critic_parts(x: jax.Array, n: int) -> jax.Array:
+    """The ``n`` parts of a batch for ``n`` critic updates: part ``i`` is rows ``i, i + n, ...``.
+
+    Shape ``(B, ...)`` -> ``(n, B / n, ...)``. Strided, not contiguous, parts: when ``B / n``
+    divides over the devices every device holds ``B / (n d)`` rows of every part, so each critic
+    update stays split over all devices with no data moved between them (contiguous parts would
+    sit on a subset of the devices and make XLA gather the batch).
+    """
+    if x.shape[0] % n:
+        raise ValueError(f"a batch of {x.shape[0]} does not split into {n} critic parts")
+    parts = jnp.moveaxis(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 1, 0)
+    return _constrain(parts, PartitionSpec(None, DATA_AXIS))
 
 
 def choose_devices(batch_size: int, num_devices: int = 0) -> tuple[list, str]:

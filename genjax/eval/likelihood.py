@@ -1,0 +1,163 @@
+"""One evaluation loop for every per-example score: split over the devices, summed on them.
+
+Every likelihood method (VAE, flow, autoregressive) and the classifier report the mean of a
+per-example value over an evaluation split. :func:`dataset_means` is the one loop that computes
+it:
+
+* the split is cut into batches of ``batch_size`` in stored order, the last one padded with
+  zero rows to the same size (one compiled shape) and a mask that drops the padding;
+* each batch is split over the devices holding the parameters (a 1-D ``("data",)`` mesh, the
+  run's mesh: the largest number of its devices, per process, that divides the batch), and the
+  masked per-batch sums stay on the devices;
+* all per-batch sums are fetched once, at the end, and added in float64 on the host.
+
+The numbers do not depend on the device count: a batch is the same rows with the same random
+keys on one device or on eight (JAX's partitionable threefry draws the same value for an
+element whatever the split, and padding rows come after the real ones), only the order of the
+float32 additions inside a batch differs. :func:`bits_per_dim` converts nats once, for all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from genjax.data import ArrayDataset
+from genjax.train import parallel
+from genjax.train.metrics import Progress
+
+PerExample = Callable[[Any, dict[str, jax.Array], jax.Array, jax.Array], dict[str, jax.Array]]
+
+
+def bits_per_dim(nats: float, num_dims: int, *, num_bits: int = 0) -> float:
+    """Nats per example -> bits per dimension, ``(nats + D ln 2^bits) / (D ln 2)``.
+
+    ``num_bits`` > 0 adds the offset of a dequantized density: a density on ``[0, 1)^D`` (or
+    on a rescaling of it) of ``b``-bit data is a discrete likelihood only after the volume of
+    each of the ``2^b`` bins per dimension is counted, ``D ln 2^b`` nats (Theis et al. 2016;
+    the Real NVP and PixelCNN++ convention). 0: a discrete model, no offset.
+    """
+    if num_dims < 1:
+        raise ValueError(f"num_dims must be >= 1, got {num_dims}")
+    return (nats + num_dims * num_bits * math.log(2)) / (num_dims * math.log(2))
+
+
+def evaluation_mesh(params: Any, batch_size: int) -> Mesh:
+    """The devices an evaluation batch of ``batch_size`` is split over.
+
+    Those of ``params`` (a run's replicated state), as many per process as divide
+    ``batch_size`` (see :func:`genjax.train.parallel.choose_devices`'s rule); one device for
+    parameters that are not on a mesh (NumPy arrays, a single device).
+    """
+    leaves = jax.tree.leaves(params)
+    sharding = getattr(leaves[0], "sharding", None) if leaves else None
+    if not isinstance(sharding, jax.sharding.NamedSharding):
+        device = next(iter(sharding.device_set)) if sharding is not None else jax.devices()[0]
+        return parallel.data_mesh([device])
+    devices = list(sharding.mesh.devices.flat)
+    per_process: dict[int, list] = {}
+    for device in devices:
+        per_process.setdefault(device.process_index, []).append(device)
+    processes = len(per_process)
+    local = min(len(v) for v in per_process.values())
+    if batch_size % processes:
+        raise ValueError(f"an evaluation batch of {batch_size} does not split over "
+                         f"{processes} processes; choose a multiple of {processes}")
+    d = max(n for n in range(1, local + 1) if batch_size % (n * processes) == 0)
+    if d == len(devices) // processes and d == local:
+        return sharding.mesh
+    return parallel.data_mesh([dev for p in sorted(per_process) for dev in per_process[p][:d]])
+
+
+def _on_mesh(tree: Any, mesh: Mesh) -> Any:
+    """``tree`` replicated over ``mesh`` (unchanged when it already is)."""
+    target = parallel.replicated(mesh)
+
+    def place(a):
+        if isinstance(a, jax.Array) and a.sharding.is_equivalent_to(target, a.ndim):
+            return a
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:  # the same on every process
+            a = np.asarray(a.addressable_data(0))
+        return jax.device_put(a, target)
+
+    return jax.tree.map(place, tree)
+
+
+def dataset_means(
+    per_example: PerExample,
+    params: Any,
+    dataset: ArrayDataset,
+    *,
+    batch_size: int,
+    desc: str = "evaluate",
+    progress: bool = True,
+) -> tuple[dict[str, float], int]:
+    """Means over ``dataset`` of the per-example values of ``per_example``.
+
+    Args:
+      per_example: ``(params, batch, i, rows) -> {name: (B,) values}``, traced once: ``batch``
+        is ``{"image": (B, ...), "label": (B,)}`` (``"label"`` when the dataset has labels),
+        ``i`` the batch number (an int32 scalar, for keys such as ``fold_in(key, i)``) and
+        ``rows`` the examples' int32 positions in ``dataset`` (for per-example keys). Padding
+        rows hold zeros; their values are masked out (even NaN).
+      params: passed through to ``per_example`` (a run's replicated parameters: the devices
+        they are on are the devices used).
+      dataset: the evaluation split.
+      batch_size: examples per batch (the global batch over all processes).
+      desc, progress: the progress line (batches done; nothing is fetched to show a value).
+
+    Returns:
+      ``({name: mean}, number of examples)``; the means are float64 sums of float32 batch
+      sums divided by the number of examples.
+    """
+    n = len(dataset)
+    batch_size = min(int(batch_size), n)
+    if batch_size < 1:
+        raise ValueError(f"an evaluation needs a batch size >= 1 and a non-empty dataset; got "
+                         f"batch_size={batch_size} for {n} examples")
+    mesh = evaluation_mesh(params, batch_size)
+    params = _on_mesh(params, mesh)
+    replicated, split = parallel.replicated(mesh), parallel.batch_sharded(mesh)
+
+    def batch_sums(params, batch, i, rows, mask):
+        with parallel.split_over(mesh):
+            values = per_example(params, batch, i, rows)
+        return {k: jnp.sum(jnp.where(mask, v.astype(jnp.float32), 0.0)) for k, v in values.items()}
+
+    fn = jax.jit(batch_sums, in_shardings=(replicated, split, replicated, split, split),
+                 out_shardings=replicated)
+    processes, me = jax.process_count(), jax.process_index()
+    local = batch_size // processes  # evaluation_mesh: batch_size splits over the processes
+    # On several (fake) CPU devices jax 0.10 can deadlock when calls with cross-device sums are
+    # queued back to back: wait for each there. Elsewhere keep two batches in flight.
+    depth = 1 if (mesh.devices.size > 1 and mesh.devices.flat[0].platform == "cpu") else 2
+    num_batches = -(-n // batch_size)
+    bar = Progress(0, num_batches, desc=desc, enabled=progress, unit="batch")
+    sums = []
+    for i in range(num_batches):
+        rows = np.arange(i * batch_size, (i + 1) * batch_size)
+        mask = rows < n
+        rows = np.where(mask, rows, 0)[me * local:(me + 1) * local]
+        batch = {"image": dataset.images[rows]}
+        if dataset.labels is not None:
+            batch["label"] = dataset.labels[rows]
+        mask = mask[me * local:(me + 1) * local]
+        batch = {k: np.where(mask.reshape(-1, *[1] * (v.ndim - 1)), v, np.zeros_like(v))
+                 for k, v in batch.items()}
+        placed = parallel.shard_batch({**batch, " rows": rows.astype(np.int32), " mask": mask},
+                                      mesh)
+        rows, mask = placed.pop(" rows"), placed.pop(" mask")
+        sums.append(fn(params, placed, jax.device_put(np.int32(i), replicated), rows, mask))
+        if len(sums) >= depth:
+            jax.block_until_ready(sums[-depth])  # waits on the devices; transfers nothing
+        bar.update(i + 1, {})
+    host = jax.device_get(sums)  # the one transfer of the evaluation
+    bar.close()
+    names = host[0].keys() if host else ()
+    return {k: float(np.sum([np.float64(s[k]) for s in host])) / n for k in names}, n
