@@ -316,6 +316,6 @@ def test_every_family_gives_one_devices_numbers_on_four_devices():
             expected = [["f32[20,8,8,1]{3,2,1,0}", "all-gather"]]
         assert r["moves"] == expected, (label, r)
     evaluated = {label: r["evaluate"] for label, r in out.items() if r["evaluate"]}
-    assert set(evaluated) == {"vae_digits", "realnvp_digits", "pixelcnn_digits",
+    assert set(evaluated) == {"vae_digits", "realnvp_digits", "realnvp_toy2d", "pixelcnn_digits",
                               "classifier_digits"}
     assert max(max(e.values()) for e in evaluated.values()) < 1e-5, evaluated
