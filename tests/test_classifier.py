@@ -27,7 +27,7 @@ from genjax.eval.frechet import frechet_distance_from_features
 from genjax.eval.kernel_distance import kernel_inception_distance
 from genjax.eval.precision_recall import precision_recall
 from genjax.experiments import load_config
-from genjax.losses import accuracy, softmax_cross_entropy
+from genjax.losses import accuracy, correct, softmax_cross_entropy
 from genjax.methods.classifier import ClassifierMethod, classifier_name
 from genjax.models.classifier import CNNClassifier
 from genjax.train.loop import train_and_evaluate
@@ -87,9 +87,13 @@ def test_accuracy_matches_numpy_and_breaks_ties_low():
     assert float(accuracy(logits, labels)) == pytest.approx(expected, abs=1e-7)
     tied = jnp.array([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0]])
     assert float(accuracy(tied, jnp.array([0, 1]))) == 1.0
+    per_row = np.asarray(correct(logits, labels))
+    assert per_row.dtype == np.float32 and per_row.shape == (50,)
+    np.testing.assert_array_equal(per_row, np.argmax(np.asarray(logits), 1) == np.asarray(labels))
+    np.testing.assert_array_equal(correct(tied, jnp.array([0, 2])), [1.0, 0.0])  # ties: lowest
 
 
-@pytest.mark.parametrize("fn", [softmax_cross_entropy, accuracy])
+@pytest.mark.parametrize("fn", [softmax_cross_entropy, accuracy, correct])
 @pytest.mark.parametrize(
     "logits, labels, match",
     [

@@ -23,7 +23,7 @@ def _dataset(n: int) -> ArrayDataset:
     return ArrayDataset("toy", "test", images, (np.arange(n) % 3).astype(np.int32), 8, 3)
 
 
-def _per_example(params, batch, i, rows):
+def _per_example(params, key, batch, i, rows):
     x = batch["image"].astype(jnp.float32).reshape(batch["image"].shape[0], -1)
     return {"mean_pixel": x.mean(axis=1) * params["scale"],
             "label": batch["label"].astype(jnp.float32),
@@ -47,7 +47,7 @@ def test_means_equal_numpy_with_a_padded_last_batch(n, batch_size):
 
 def test_padding_rows_are_masked_even_when_they_are_nan():
     """Padding rows hold zeros; a per-example value that is NaN (or inf) there is dropped."""
-    def per_example(params, batch, i, rows):
+    def per_example(params, key, batch, i, rows):
         x = batch["image"].astype(jnp.float32).sum(axis=(1, 2, 3))
         return {"log_of_sum": jnp.log(x) - jnp.log(x)}  # NaN at an all-zero (padding) image
 
@@ -63,6 +63,30 @@ def test_the_sums_are_fetched_once(monkeypatch):
     dataset_means(_per_example, {"scale": jnp.float32(1.0)}, _dataset(50), batch_size=8,
                   progress=False)
     assert len(calls) == 1  # 7 batches, one device-to-host transfer
+
+
+def test_one_compilation_per_function_static_value_and_devices():
+    """Evaluating again (every eval interval of a run) reuses the compiled program; the key is
+    an argument, not a constant baked into it; a new ``static`` value compiles anew."""
+    traces = []
+
+    def per_example(params, key, batch, i, rows):
+        traces.append(1)
+        noise = jax.random.uniform(jax.random.fold_in(key, i), rows.shape)
+        return {"noise": noise * params["scale"]}
+
+    params, data = {"scale": jnp.float32(1.0)}, _dataset(20)
+
+    def run(key, static=None):
+        return dataset_means(per_example, params, data, batch_size=8, key=key, static=static,
+                             progress=False)[0]
+
+    first = run(jax.random.PRNGKey(1))
+    assert run(jax.random.PRNGKey(1)) == first
+    other = run(jax.random.PRNGKey(2))
+    assert other != first and len(traces) == 1
+    assert run(jax.random.PRNGKey(1), static=("another", "config")) == first
+    assert len(traces) == 2
 
 
 def test_bits_per_dim():
@@ -83,8 +107,8 @@ rng = np.random.default_rng(0)
 data = ArrayDataset("toy", "test", rng.integers(0, 256, (70, 4, 4, 1), dtype=np.uint8),
                     None, 8, None)
 
-def per_example(params, batch, i, rows):
-    key = jax.random.fold_in(jax.random.key(0), i)
+def per_example(params, key, batch, i, rows):
+    key = jax.random.fold_in(key, i)
     x = batch["image"].astype(jnp.float32).reshape(batch["image"].shape[0], -1) @ params["w"]
     noise = jax.random.normal(key, x.shape)  # per batch key, rows first: padding-stable
     return {"score": jnp.sum(jnp.tanh(x / 100 + noise), axis=1)}

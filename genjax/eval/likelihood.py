@@ -19,8 +19,9 @@ float32 additions inside a batch differs. :func:`bits_per_dim` converts nats onc
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import jax
@@ -32,7 +33,8 @@ from genjax.data import ArrayDataset
 from genjax.train import parallel
 from genjax.train.metrics import Progress
 
-PerExample = Callable[[Any, dict[str, jax.Array], jax.Array, jax.Array], dict[str, jax.Array]]
+PerExample = Callable[[Any, jax.Array, dict[str, jax.Array], jax.Array, jax.Array],
+                      dict[str, jax.Array]]
 
 
 def bits_per_dim(nats: float, num_dims: int, *, num_bits: int = 0) -> float:
@@ -42,6 +44,10 @@ def bits_per_dim(nats: float, num_dims: int, *, num_bits: int = 0) -> float:
     on a rescaling of it) of ``b``-bit data is a discrete likelihood only after the volume of
     each of the ``2^b`` bins per dimension is counted, ``D ln 2^b`` nats (Theis et al. 2016;
     the Real NVP and PixelCNN++ convention). 0: a discrete model, no offset.
+
+    The host, float64 counterpart of :func:`genjax.losses.bits_per_dim` after
+    :func:`genjax.losses.discrete_nll_from_continuous` (which a step uses on device arrays):
+    reported means are float64 sums, and stay so.
     """
     if num_dims < 1:
         raise ValueError(f"num_dims must be >= 1, got {num_dims}")
@@ -52,27 +58,23 @@ def evaluation_mesh(params: Any, batch_size: int) -> Mesh:
     """The devices an evaluation batch of ``batch_size`` is split over.
 
     Those of ``params`` (a run's replicated state), as many per process as divide
-    ``batch_size`` (see :func:`genjax.train.parallel.choose_devices`'s rule); one device for
-    parameters that are not on a mesh (NumPy arrays, a single device).
+    ``batch_size`` (:func:`genjax.train.parallel.split_count`, the rule a run's devices are
+    chosen by); one device for parameters that are not on a mesh (NumPy arrays, one device).
     """
     leaves = jax.tree.leaves(params)
     sharding = getattr(leaves[0], "sharding", None) if leaves else None
     if not isinstance(sharding, jax.sharding.NamedSharding):
         device = next(iter(sharding.device_set)) if sharding is not None else jax.devices()[0]
         return parallel.data_mesh([device])
-    devices = list(sharding.mesh.devices.flat)
-    per_process: dict[int, list] = {}
-    for device in devices:
-        per_process.setdefault(device.process_index, []).append(device)
-    processes = len(per_process)
-    local = min(len(v) for v in per_process.values())
-    if batch_size % processes:
+    groups = parallel.by_process(list(sharding.mesh.devices.flat))
+    if batch_size % len(groups):
         raise ValueError(f"an evaluation batch of {batch_size} does not split over "
-                         f"{processes} processes; choose a multiple of {processes}")
-    d = max(n for n in range(1, local + 1) if batch_size % (n * processes) == 0)
-    if d == len(devices) // processes and d == local:
+                         f"{len(groups)} processes; choose a multiple of {len(groups)}")
+    local = min(len(g) for g in groups.values())
+    d = parallel.split_count(batch_size, local, len(groups))
+    if all(len(g) == d for g in groups.values()):
         return sharding.mesh
-    return parallel.data_mesh([dev for p in sorted(per_process) for dev in per_process[p][:d]])
+    return parallel.data_mesh(parallel.take_per_process(groups, d))
 
 
 def _on_mesh(tree: Any, mesh: Mesh) -> Any:
@@ -89,27 +91,50 @@ def _on_mesh(tree: Any, mesh: Mesh) -> Any:
     return jax.tree.map(place, tree)
 
 
+@functools.lru_cache(maxsize=64)
+def _batch_sums(per_example: PerExample, static: Hashable, mesh: Mesh) -> Callable[..., Any]:
+    """The jitted masked batch sums of ``per_example`` on ``mesh`` (one per triple, kept)."""
+    del static  # a key only: what ``per_example`` reads besides its arguments
+    replicated, split = parallel.replicated(mesh), parallel.batch_sharded(mesh)
+
+    def batch_sums(params, key, batch, i, rows, mask):
+        with parallel.split_over(mesh):
+            values = per_example(params, key, batch, i, rows)
+        return {k: jnp.sum(jnp.where(mask, v.astype(jnp.float32), 0.0)) for k, v in values.items()}
+
+    return jax.jit(batch_sums, in_shardings=(replicated, replicated, split, replicated, split,
+                                             split),
+                   out_shardings=replicated)
+
+
 def dataset_means(
     per_example: PerExample,
     params: Any,
     dataset: ArrayDataset,
     *,
     batch_size: int,
+    key: jax.Array | None = None,
+    static: Hashable = None,
     desc: str = "evaluate",
     progress: bool = True,
 ) -> tuple[dict[str, float], int]:
     """Means over ``dataset`` of the per-example values of ``per_example``.
 
     Args:
-      per_example: ``(params, batch, i, rows) -> {name: (B,) values}``, traced once: ``batch``
-        is ``{"image": (B, ...), "label": (B,)}`` (``"label"`` when the dataset has labels),
-        ``i`` the batch number (an int32 scalar, for keys such as ``fold_in(key, i)``) and
-        ``rows`` the examples' int32 positions in ``dataset`` (for per-example keys). Padding
-        rows hold zeros; their values are masked out (even NaN).
+      per_example: ``(params, key, batch, i, rows) -> {name: (B,) values}``: ``batch`` is
+        ``{"image": (B, ...), "label": (B,)}`` (``"label"`` when the dataset has labels), ``i``
+        the batch number (an int32 scalar, for keys such as ``fold_in(key, i)``) and ``rows``
+        the examples' int32 positions in ``dataset`` (for per-example keys). Padding rows hold
+        zeros; their values are masked out (even NaN). Compiled once per ``(per_example,
+        static, devices)`` and batch shape and kept, so it must be hashable and stable: a
+        method (``self.score``) or a module-level function, not a fresh closure.
       params: passed through to ``per_example`` (a run's replicated parameters: the devices
         they are on are the devices used).
       dataset: the evaluation split.
       batch_size: examples per batch (the global batch over all processes).
+      key: passed through to ``per_example`` (default ``PRNGKey(0)``).
+      static: a hashable value for everything else ``per_example`` reads while it is traced
+        (a method's config): a different value compiles anew, an equal one reuses the program.
       desc, progress: the progress line (batches done; nothing is fetched to show a value).
 
     Returns:
@@ -123,15 +148,9 @@ def dataset_means(
                          f"batch_size={batch_size} for {n} examples")
     mesh = evaluation_mesh(params, batch_size)
     params = _on_mesh(params, mesh)
-    replicated, split = parallel.replicated(mesh), parallel.batch_sharded(mesh)
-
-    def batch_sums(params, batch, i, rows, mask):
-        with parallel.split_over(mesh):
-            values = per_example(params, batch, i, rows)
-        return {k: jnp.sum(jnp.where(mask, v.astype(jnp.float32), 0.0)) for k, v in values.items()}
-
-    fn = jax.jit(batch_sums, in_shardings=(replicated, split, replicated, split, split),
-                 out_shardings=replicated)
+    replicated = parallel.replicated(mesh)
+    key = jax.device_put(jax.random.PRNGKey(0) if key is None else key, replicated)
+    fn = _batch_sums(per_example, static, mesh)
     processes, me = jax.process_count(), jax.process_index()
     local = batch_size // processes  # evaluation_mesh: batch_size splits over the processes
     # On several (fake) CPU devices jax 0.10 can deadlock when calls with cross-device sums are
@@ -153,7 +172,7 @@ def dataset_means(
         placed = parallel.shard_batch({**batch, " rows": rows.astype(np.int32), " mask": mask},
                                       mesh)
         rows, mask = placed.pop(" rows"), placed.pop(" mask")
-        sums.append(fn(params, placed, jax.device_put(np.int32(i), replicated), rows, mask))
+        sums.append(fn(params, key, placed, jax.device_put(np.int32(i), replicated), rows, mask))
         if len(sums) >= depth:
             jax.block_until_ready(sums[-depth])  # waits on the devices; transfers nothing
         bar.update(i + 1, {})

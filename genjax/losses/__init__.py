@@ -33,7 +33,7 @@ from genjax.losses.autoregressive import (
     categorical_nll,
     discretized_logistic_mixture_nll,
 )
-from genjax.losses.classification import accuracy, softmax_cross_entropy
+from genjax.losses.classification import accuracy, correct, softmax_cross_entropy
 from genjax.losses.flow import (
     bits_per_dim,
     change_of_variables_log_likelihood,
@@ -100,5 +100,6 @@ __all__ = [
     "identity_loss",
     # classification
     "accuracy",
+    "correct",
     "softmax_cross_entropy",
 ]

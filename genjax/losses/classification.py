@@ -60,6 +60,26 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return -jnp.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]
 
 
+def correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Per row, 1.0 where the highest logit is at the label, else 0.0: ``argmax(l) == y``.
+
+    Ties go to the lowest class index (``jnp.argmax``). Not differentiable; a metric only.
+    Its mean is :func:`accuracy`; per example, it sums over batches of any split.
+
+    Args:
+      logits: (B, K) class scores, floating point.
+      labels: (B,) integer class indices.
+
+    Returns:
+      (B,) float32 of 0.0 and 1.0.
+
+    Raises:
+      ValueError: as :func:`softmax_cross_entropy`.
+    """
+    logits, labels = _logits_and_labels(logits, labels)
+    return (jnp.argmax(logits, axis=1) == labels).astype(jnp.float32)
+
+
 def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Share of rows whose highest logit is at the label: ``mean(argmax(l) == y)``.
 
@@ -75,5 +95,4 @@ def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     Raises:
       ValueError: as :func:`softmax_cross_entropy`.
     """
-    logits, labels = _logits_and_labels(logits, labels)
-    return jnp.mean((jnp.argmax(logits, axis=1) == labels).astype(jnp.float32))
+    return jnp.mean(correct(logits, labels))

@@ -353,16 +353,19 @@ class AutoregressiveMethod(Method):
         Stochastic eval preprocessing (``binarize_dynamic``) uses ``key``, fixed per run, so every
         evaluation scores the same binarization of the eval split.
         """
-        def per_example(params, batch, i, rows):
-            x, target = self.prepare(jax.random.fold_in(key, i), batch["image"], train=False)
-            return {"nll_nats": self.nll(params, x, target, self.labels(batch))}
-
-        means, n = dataset_means(per_example, state.models["model"].params, dataset,
+        means, n = dataset_means(self._eval_scores, state.models["model"].params, dataset,
+                                 key=key, static=self.config,
                                  batch_size=self.config.eval.batch_size,
                                  progress=self.config.train.progress)
         nats = means["nll_nats"]
         return {"nll_nats": nats, "nll_bits_per_dim": bits_per_dim(nats, self.data.num_dims),
                 "num_examples": n}
+
+    def _eval_scores(self, params, key, batch, i, rows):
+        """``evaluate``'s per-example NLL in nats (dataset_means' signature)."""
+        del rows  # one binarization key per batch
+        x, target = self.prepare(jax.random.fold_in(key, i), batch["image"], train=False)
+        return {"nll_nats": self.nll(params, x, target, self.labels(batch))}
 
     def sampler_name(self) -> str:
         cfg: AutoregressiveConfig = self.config.model

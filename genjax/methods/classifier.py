@@ -44,7 +44,7 @@ import numpy as np
 from genjax.data import BatchIterator, preprocess
 from genjax.eval.images import save_image_grid
 from genjax.eval.likelihood import dataset_means
-from genjax.losses import accuracy, softmax_cross_entropy
+from genjax.losses import accuracy, correct, softmax_cross_entropy
 from genjax.models.classifier import CNNClassifier
 from genjax.train.config import AtLeast, Each, Number, Rule, need
 from genjax.train.method import Method, register
@@ -198,15 +198,8 @@ class ClassifierMethod(Method):
         if dataset.labels is None:
             raise ValueError(f"evaluating a classifier needs labels; {dataset.name!r} has none")
 
-        def per_example(variables, batch, i, rows):
-            _, logits = self._inference.apply(variables, self.prepare(batch["image"]),
-                                              method=CNNClassifier.features_and_logits)
-            log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
-            labels = batch["label"]
-            return {"accuracy": (jnp.argmax(logits, axis=1) == labels).astype(jnp.float32),
-                    "nll_nats": -jnp.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]}
-
-        means, n = dataset_means(per_example, state.models["classifier"].variables, dataset,
+        means, n = dataset_means(self._eval_scores, state.models["classifier"].variables,
+                                 dataset, static=self.config,
                                  batch_size=self.config.eval.batch_size,
                                  progress=self.config.train.progress)
         return {
@@ -215,6 +208,14 @@ class ClassifierMethod(Method):
             "num_examples": n,
             "classifier": self.classifier_name,
         }
+
+    def _eval_scores(self, variables, key, batch, i, rows):
+        """``evaluate``'s per-example correctness and NLL (dataset_means' signature)."""
+        del key, i, rows  # deterministic
+        _, logits = self._inference.apply(variables, self.prepare(batch["image"]),
+                                          method=CNNClassifier.features_and_logits)
+        return {"accuracy": correct(logits, batch["label"]),
+                "nll_nats": softmax_cross_entropy(logits, batch["label"])}
 
     def sample(self, state: TrainState, key, num: int) -> np.ndarray:
         raise ValueError(

@@ -236,6 +236,11 @@ class RealNVPMethod(Method):
         x = jax.vmap(self.prepare)(keys, data)
         return self.nll(self.log_likelihood(variables, x))
 
+    def _eval_scores(self, variables, key, batch, i, rows):
+        """``evaluate``'s per-example NLL (dataset_means' signature)."""
+        del i  # per-example keys
+        return {"nll": self._eval_batch(variables, key, batch["image"], rows.astype(jnp.uint32))}
+
     def evaluate(self, state: TrainState, dataset, key: jax.Array) -> dict[str, float]:
         """Exact test NLL with evaluation (running) statistics.
 
@@ -244,10 +249,8 @@ class RealNVPMethod(Method):
         position, not on the batch size) and ``nll_nats`` = bits * D ln 2 per example of the
         8-bit data. Points: ``nll_nats`` per point.
         """
-        def per_example(variables, batch, i, rows):
-            return {"nll": self._eval_batch(variables, key, batch["image"], rows.astype(jnp.uint32))}
-
-        means, n = dataset_means(per_example, state.models["flow"].variables, dataset,
+        means, n = dataset_means(self._eval_scores, state.models["flow"].variables, dataset,
+                                 key=key, static=self.config,
                                  batch_size=self.config.eval.batch_size,
                                  progress=self.config.train.progress)
         mean = means["nll"]

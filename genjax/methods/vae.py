@@ -243,27 +243,29 @@ class VAEMethod(Method):
         are float32 whatever it is.
         """
         ecfg = self.config.eval
-        k_total = ecfg.iwae_samples
-        chunk = min(k_total, IWAE_CHUNK)  # check_model: k_total is a multiple of chunk
-        if (k_total, chunk) not in self._estimators:
-            self._estimators[(k_total, chunk)] = _iwae_estimator(self, k_total, chunk)
-        estimator = self._estimators[(k_total, chunk)]
-        data_key, sample_key = jax.random.split(key)
-
-        def per_example(params, batch, i, rows):
-            x = self.prepare(jax.random.fold_in(data_key, i), batch["image"], train=False)
-            iwae, elbo_est = estimator(params, jax.random.fold_in(sample_key, i), x)
-            return {"nll_iwae_nats": -iwae, "neg_elbo_nats": -elbo_est}
-
-        out, n = dataset_means(per_example, state.models["vae"].params, dataset,
-                               batch_size=ecfg.iwae_batch_size, desc=f"evaluate (K={k_total})",
+        out, n = dataset_means(self._eval_scores, state.models["vae"].params, dataset, key=key,
+                               static=self.config, batch_size=ecfg.iwae_batch_size,
+                               desc=f"evaluate (K={ecfg.iwae_samples})",
                                progress=self.config.train.progress)
         bits = self.data.num_bits if self._dequantized() else 0
         for name in list(out):
             out[name.replace("_nats", "_bits_per_dim")] = bits_per_dim(
                 out[name], self.data.num_dims, num_bits=bits)
-        out.update(iwae_samples=k_total, num_examples=n)
+        out.update(iwae_samples=ecfg.iwae_samples, num_examples=n)
         return out
+
+    def _eval_scores(self, params, key, batch, i, rows):
+        """Per-example IWAE and ELBO estimates of one evaluation batch (``evaluate``'s terms)."""
+        del rows  # keys per batch: the K samples of an example depend on its batch
+        k_total = self.config.eval.iwae_samples
+        chunk = min(k_total, IWAE_CHUNK)  # check_model: k_total is a multiple of chunk
+        if (k_total, chunk) not in self._estimators:
+            self._estimators[(k_total, chunk)] = _iwae_estimator(self, k_total, chunk)
+        data_key, sample_key = jax.random.split(key)
+        x = self.prepare(jax.random.fold_in(data_key, i), batch["image"], train=False)
+        iwae, elbo_est = self._estimators[(k_total, chunk)](
+            params, jax.random.fold_in(sample_key, i), x)
+        return {"nll_iwae_nats": -iwae, "neg_elbo_nats": -elbo_est}
 
     def _dequantized(self) -> bool:
         mode = self.config.data.eval_preprocess or self.config.data.preprocess

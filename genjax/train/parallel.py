@@ -77,13 +77,35 @@ def critic_parts(x: jax.Array, n: int) -> jax.Array:
     return _constrain(parts, PartitionSpec(None, DATA_AXIS))
 
 
+def by_process(devices: list) -> dict[int, list]:
+    """``devices`` grouped by the process that owns them, in order: ``{process index: [...]}``."""
+    groups: dict[int, list] = {}
+    for device in devices:
+        groups.setdefault(device.process_index, []).append(device)
+    return dict(sorted(groups.items()))
+
+
+def split_count(batch_size: int, local: int, processes: int) -> int:
+    """The most devices per process, at most ``local``, over which ``batch_size`` splits.
+
+    The largest ``d <= local`` with ``batch_size % (d * processes) == 0`` (1 always qualifies
+    once the processes divide the batch: the caller checks that).
+    """
+    return max(n for n in range(1, local + 1) if batch_size % (n * processes) == 0)
+
+
+def take_per_process(groups: dict[int, list], d: int) -> list:
+    """The first ``d`` devices of every process, process by process."""
+    return [device for p in groups for device in groups[p][:d]]
+
+
 def choose_devices(batch_size: int, num_devices: int = 0) -> tuple[list, str]:
     """The devices of a run's data mesh, and a line for the log saying why.
 
     Every process takes the same number of its own devices, ``d`` per process: ``num_devices``
     when given (it must divide the batch with the process count and not exceed the devices a
     process has), else the most of them (up to all) for which ``d * process_count`` divides
-    ``batch_size``.
+    ``batch_size`` (:func:`split_count`).
 
     Raises:
       ValueError: ``num_devices`` is more than a process has, or does not divide the batch.
@@ -104,13 +126,10 @@ def choose_devices(batch_size: int, num_devices: int = 0) -> tuple[list, str]:
                 f"{[d for d in range(1, local + 1) if batch_size % (d * processes) == 0]}")
         d, why = num_devices, f"train.num_devices={num_devices}"
     else:
-        d = max(n for n in range(1, local + 1) if batch_size % (n * processes) == 0)
+        d = split_count(batch_size, local, processes)
         why = ("all of them" if d == local else
                f"train.batch_size={batch_size} does not split over {local * processes}")
-    per_process = {}
-    for device in jax.devices():
-        per_process.setdefault(device.process_index, []).append(device)
-    devices = [dev for p in sorted(per_process) for dev in per_process[p][:d]]
+    devices = take_per_process(by_process(jax.devices()), d)
     line = (f"{len(devices)} of {local * processes} {jax.default_backend()} device(s) ({why})"
             + (f", {d} in each of {processes} processes" if processes > 1 else ""))
     return devices, line
