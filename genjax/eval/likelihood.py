@@ -77,20 +77,6 @@ def evaluation_mesh(params: Any, batch_size: int) -> Mesh:
     return parallel.data_mesh(parallel.take_per_process(groups, d))
 
 
-def _on_mesh(tree: Any, mesh: Mesh) -> Any:
-    """``tree`` replicated over ``mesh`` (unchanged when it already is)."""
-    target = parallel.replicated(mesh)
-
-    def place(a):
-        if isinstance(a, jax.Array) and a.sharding.is_equivalent_to(target, a.ndim):
-            return a
-        if isinstance(a, jax.Array) and not a.is_fully_addressable:  # the same on every process
-            a = np.asarray(a.addressable_data(0))
-        return jax.device_put(a, target)
-
-    return jax.tree.map(place, tree)
-
-
 @functools.lru_cache(maxsize=64)
 def _batch_sums(per_example: PerExample, static: Hashable, mesh: Mesh) -> Callable[..., Any]:
     """The jitted masked batch sums of ``per_example`` on ``mesh`` (one per triple, kept)."""
@@ -147,9 +133,8 @@ def dataset_means(
         raise ValueError(f"an evaluation needs a batch size >= 1 and a non-empty dataset; got "
                          f"batch_size={batch_size} for {n} examples")
     mesh = evaluation_mesh(params, batch_size)
-    params = _on_mesh(params, mesh)
-    replicated = parallel.replicated(mesh)
-    key = jax.device_put(jax.random.PRNGKey(0) if key is None else key, replicated)
+    params = parallel.replicate(params, mesh)
+    key = parallel.replicate(jax.random.PRNGKey(0) if key is None else key, mesh)
     fn = _batch_sums(per_example, static, mesh)
     processes, me = jax.process_count(), jax.process_index()
     local = batch_size // processes  # evaluation_mesh: batch_size splits over the processes
@@ -172,7 +157,7 @@ def dataset_means(
         placed = parallel.shard_batch({**batch, " rows": rows.astype(np.int32), " mask": mask},
                                       mesh)
         rows, mask = placed.pop(" rows"), placed.pop(" mask")
-        sums.append(fn(params, key, placed, jax.device_put(np.int32(i), replicated), rows, mask))
+        sums.append(fn(params, key, placed, parallel.replicate(np.int32(i), mesh), rows, mask))
         if len(sums) >= depth:
             jax.block_until_ready(sums[-depth])  # waits on the devices; transfers nothing
         bar.update(i + 1, {})

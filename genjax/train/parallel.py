@@ -186,5 +186,27 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh, *, stacked: bool = Fal
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
-    """Puts every leaf of ``tree`` on all devices of the mesh."""
-    return jax.device_put(tree, replicated(mesh))
+    """Every leaf of ``tree`` on all devices of the mesh (a leaf already there is kept).
+
+    Works with several processes, where ``jax.device_put`` refuses a sharding over devices
+    another process owns: each process places its copy on its own devices (the value must be
+    the same on every process, as a run's parameters and keys are). A leaf spread over another
+    mesh is read from this process's first shard.
+    """
+    target = replicated(mesh)
+
+    def place(a):
+        if isinstance(a, jax.Array):
+            if a.sharding.is_equivalent_to(target, a.ndim):
+                return a
+            if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+                return jax.random.wrap_key_data(place(jax.random.key_data(a)),
+                                                impl=jax.random.key_impl(a))
+            if not a.is_fully_addressable:
+                a = a.addressable_data(0)
+        if jax.process_count() == 1:
+            return jax.device_put(a, target)
+        host = np.asarray(a)
+        return jax.make_array_from_callback(host.shape, target, lambda index: host[index])
+
+    return jax.tree.map(place, tree)
