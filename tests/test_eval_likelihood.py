@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from genjax.data import ArrayDataset
-from genjax.eval.likelihood import bits_per_dim, dataset_means
+from genjax.eval.likelihood import batch_outputs, bits_per_dim, dataset_means
 
 
 def _dataset(n: int) -> ArrayDataset:
@@ -89,6 +89,42 @@ def test_one_compilation_per_function_static_value_and_devices():
     assert len(traces) == 2
 
 
+def _row_outputs(params, batch):
+    x = batch["image"].astype(jnp.float32).reshape(batch["image"].shape[0], -1)
+    return {"scaled": x * params["scale"], "label_plus_one": batch["label"] + 1}
+
+
+@pytest.mark.parametrize("n, batch_size", [(10, 4), (12, 4), (3, 8), (1, 1)])
+def test_batch_outputs_are_the_rows_outputs_with_a_padded_last_batch(n, batch_size):
+    data = _dataset(n)
+    out = batch_outputs(_row_outputs, {"scale": jnp.float32(2.0)},
+                        {"image": data.images, "label": data.labels}, batch_size=batch_size)
+    assert isinstance(out["scaled"], np.ndarray) and out["scaled"].shape == (n, 16)
+    np.testing.assert_array_equal(out["scaled"], 2.0 * data.images.reshape(n, -1))
+    np.testing.assert_array_equal(out["label_plus_one"], data.labels + 1)
+
+
+def test_batch_outputs_are_fetched_once(monkeypatch):
+    calls = []
+    real = jax.device_get
+    monkeypatch.setattr(jax, "device_get", lambda tree: calls.append(1) or real(tree))
+    data = _dataset(50)
+    batch_outputs(_row_outputs, {"scale": jnp.float32(1.0)},
+                  {"image": data.images, "label": data.labels}, batch_size=8)
+    assert len(calls) == 1  # 7 batches, one device-to-host transfer
+
+
+@pytest.mark.parametrize("inputs, batch_size, message", [
+    ({"image": np.zeros((3, 2)), "label": np.zeros(4)}, 2, "same number of rows"),
+    ({"image": np.zeros((0, 2))}, 2, "non-empty"),
+    ({}, 2, "non-empty"),
+    ({"image": np.zeros((3, 2))}, 0, "batch_size must be >= 1"),
+])
+def test_batch_outputs_refuses_bad_inputs(inputs, batch_size, message):
+    with pytest.raises(ValueError, match=message):
+        batch_outputs(_row_outputs, {"scale": 1.0}, inputs, batch_size=batch_size)
+
+
 def test_bits_per_dim():
     assert bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
     # A dequantized density of 8-bit data: + D ln 256 nats before the conversion.
@@ -100,7 +136,7 @@ def test_bits_per_dim():
 _FOUR_DEVICES = r"""
 import json, jax, jax.numpy as jnp, numpy as np
 from genjax.data import ArrayDataset
-from genjax.eval.likelihood import dataset_means, evaluation_mesh
+from genjax.eval.likelihood import batch_outputs, dataset_means, evaluation_mesh
 from genjax.train import parallel
 assert jax.device_count() == 4
 rng = np.random.default_rng(0)
@@ -123,6 +159,15 @@ for n in (1, 4):
 params = jax.device_put({"w": w}, parallel.replicated(parallel.data_mesh()))
 out["mesh_for_30"] = evaluation_mesh(params, 30).devices.size
 out["30"] = dataset_means(per_example, params, data, batch_size=30, progress=False)[0]["score"]
+# Per-example outputs (batch_outputs): the same rows on 1 and 4 devices.
+rows = {}
+for n in (1, 4):
+    params = jax.device_put({"w": w}, parallel.replicated(parallel.data_mesh(jax.devices()[:n])))
+    rows[n] = batch_outputs(lambda p, b: jnp.tanh(b["x"] @ p["w"]), params,
+                            {"x": data.images.reshape(70, -1).astype(np.float32) / 255},
+                            batch_size=40)
+out["rows_shape"] = list(rows[4].shape)
+out["rows_differ"] = float(np.max(np.abs(rows[4] - rows[1])))
 print(json.dumps(out))
 """
 
@@ -137,3 +182,4 @@ def test_four_devices_give_one_devices_means():
     assert (out["mesh1"], out["mesh4"], out["mesh_for_30"]) == (1, 4, 3)
     assert out["4"] == pytest.approx(out["1"], rel=1e-6)
     assert out["30"] != out["1"]  # other batches, other keys: a different (valid) estimate
+    assert out["rows_shape"] == [70, 5] and out["rows_differ"] < 1e-6

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from genjax.eval._batching import map_batches
 from genjax.eval._checks import as_numeric, positive_int, prng_key
 from genjax.eval.frechet import frechet_distance_from_features
 from genjax.eval.inception import INCEPTION_REFERENCE, load_inception_weights
 from genjax.eval.kernel_distance import kernel_inception_distance
+from genjax.eval.likelihood import batch_outputs
 from genjax.eval.precision_recall import precision_recall
 from genjax.train.checkpoint import tree_digest
 from genjax.train.loop import load_trainer
@@ -95,13 +95,15 @@ class FeatureClassifier:
         """Feature vectors ``(N, feature_dim)`` and logits ``(N, K)`` of images in [0, 1].
 
         Runs the jitted network in batches of ``batch_size`` (the last one padded, so only one
-        shape is compiled); the results do not depend on ``batch_size``.
+        shape is compiled) split over the classifier's devices
+        (:func:`genjax.eval.likelihood.batch_outputs`); the results do not depend on
+        ``batch_size`` or the device count.
         """
         x = self._check_images("images", images)
-        state = self._trainer.eval_state()
-        run = lambda chunk: self._method.features_and_logits(
-            state, self._method.inputs_from_unit(chunk))
-        return map_batches(run, x, batch_size)
+        variables = self._trainer.eval_state().models["classifier"].variables
+        return batch_outputs(self._method.unit_features_and_logits, variables, {"image": x},
+                             batch_size=positive_int("batch_size", batch_size),
+                             static=self._trainer.config)
 
     def features(self, images, *, batch_size: int = 500) -> np.ndarray:
         """``(N, feature_dim)`` float32 features (post-ReLU feature layer) of images in [0, 1]."""

@@ -37,11 +37,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.eval._batching import map_batches
 from genjax.eval._checks import as_numeric, positive_int
 from genjax.eval._io import atomic_write
 from genjax.eval.frechet import frechet_distance_from_features
 from genjax.eval.kernel_distance import kernel_inception_distance
+from genjax.eval.likelihood import batch_outputs
+from genjax.train import parallel
 
 INCEPTION_REFERENCE = (
     "the TensorFlow Inception-v3 graph of 2015-12-05 used by the reference FID code "
@@ -411,7 +412,8 @@ class InceptionFeatures:
     name = "inception-v3-fid"
 
     def __init__(self, variables, *, path: Path, sha256: str, source_sha256: str | None):
-        self.variables = jax.device_put(variables)
+        # On every device (of every process): each batch is split over them.
+        self.variables = parallel.replicate(variables, parallel.data_mesh())
         self.path = path
         self.sha256 = sha256
         self.source_sha256 = source_sha256
@@ -443,20 +445,31 @@ class InceptionFeatures:
         """All four blocks of :class:`FIDInceptionV3` for images in [0, 1], as float32 NumPy.
 
         Runs the jitted network on batches of ``batch_size`` (the last one padded with zeros,
-        so one shape is compiled per batch size); results do not depend on ``batch_size``.
+        so one shape is compiled per batch size), each split over the devices
+        (:func:`genjax.eval.likelihood.batch_outputs`); results do not depend on
+        ``batch_size`` or the device count.
         """
-        return self._run(images, batch_size, ("block0", "block1", "block2", "pool3"))
+        return self._run(images, batch_size, _all_blocks)
 
     def features(self, images, *, batch_size: int = 50) -> np.ndarray:
         """``(N, 2048)`` float64 pool3 features of ``(N, H, W, 1 or 3)`` images in [0, 1]."""
-        return self._run(images, batch_size, ("pool3",))["pool3"].astype(np.float64)
+        return self._run(images, batch_size, _pool3)["pool3"].astype(np.float64)
 
-    def _run(self, images, batch_size: int, blocks: tuple[str, ...]) -> dict[str, np.ndarray]:
-        def run(chunk):
-            result = _network(self.variables, preprocess(chunk))
-            return {b: result[b] for b in blocks}
+    def _run(self, images, batch_size: int, fn) -> dict[str, np.ndarray]:
+        images = self.check_images("images", images)
+        return batch_outputs(fn, self.variables, {"image": images},
+                             batch_size=positive_int("batch_size", batch_size))
 
-        return map_batches(run, self.check_images("images", images), batch_size)
+
+def _all_blocks(variables, batch) -> dict[str, jax.Array]:
+    """The four blocks of a batch ``{"image": [0, 1] images}`` (a ``batch_outputs`` fn)."""
+    result = _network(variables, preprocess(batch["image"]))
+    return {b: result[b] for b in ("block0", "block1", "block2", "pool3")}
+
+
+def _pool3(variables, batch) -> dict[str, jax.Array]:
+    """The pool3 features of a batch ``{"image": [0, 1] images}`` (a ``batch_outputs`` fn)."""
+    return {"pool3": _network(variables, preprocess(batch["image"]))["pool3"]}
 
 
 def load_inception_weights(path: str | Path | None) -> InceptionFeatures:

@@ -1,4 +1,4 @@
-"""One evaluation loop for every per-example score: split over the devices, summed on them.
+"""The evaluation loops: batches split over the devices, results kept on them, fetched once.
 
 Every likelihood method (VAE, flow, autoregressive) and the classifier report the mean of a
 per-example value over an evaluation split. :func:`dataset_means` is the one loop that computes
@@ -15,6 +15,11 @@ The numbers do not depend on the device count: a batch is the same rows with the
 keys on one device or on eight (JAX's partitionable threefry draws the same value for an
 element whatever the split, and padding rows come after the real ones), only the order of the
 float32 additions inside a batch differs. :func:`bits_per_dim` converts nats once, for all.
+
+:func:`batch_outputs` is the same loop for outputs kept per example (GAN samples, classifier and
+Inception features, BiGAN encodings, CycleGAN/StarGAN translations): the same devices and
+padding; all batches' outputs are fetched at the end (with several processes every process
+receives every row).
 """
 
 from __future__ import annotations
@@ -77,6 +82,26 @@ def evaluation_mesh(params: Any, batch_size: int) -> Mesh:
     return parallel.data_mesh(parallel.take_per_process(groups, d))
 
 
+def _queue_depth(mesh: Mesh) -> int:
+    """Batches kept in flight. On several (fake) CPU devices jax 0.10 can deadlock when calls
+    with cross-device sums are queued back to back: wait for each there."""
+    return 1 if (mesh.devices.size > 1 and mesh.devices.flat[0].platform == "cpu") else 2
+
+
+def _process_slice(inputs: dict[str, np.ndarray], i: int, batch_size: int, n: int
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """This process's rows of batch ``i`` (``evaluation_mesh``: the batch splits over the
+    processes): ``(inputs' rows with padding rows zeroed, int32 row numbers, mask)``."""
+    local = batch_size // jax.process_count()
+    me = jax.process_index()
+    rows = np.arange(i * batch_size, (i + 1) * batch_size)[me * local:(me + 1) * local]
+    mask = rows < n
+    rows = np.where(mask, rows, 0).astype(np.int32)
+    batch = {k: np.where(mask.reshape(-1, *[1] * (v.ndim - 1)), v[rows], np.zeros((), v.dtype))
+             for k, v in inputs.items()}
+    return batch, rows, mask
+
+
 @functools.lru_cache(maxsize=64)
 def _batch_sums(per_example: PerExample, static: Hashable, mesh: Mesh) -> Callable[..., Any]:
     """The jitted masked batch sums of ``per_example`` on ``mesh`` (one per triple, kept)."""
@@ -136,26 +161,16 @@ def dataset_means(
     params = parallel.replicate(params, mesh)
     key = parallel.replicate(jax.random.PRNGKey(0) if key is None else key, mesh)
     fn = _batch_sums(per_example, static, mesh)
-    processes, me = jax.process_count(), jax.process_index()
-    local = batch_size // processes  # evaluation_mesh: batch_size splits over the processes
-    # On several (fake) CPU devices jax 0.10 can deadlock when calls with cross-device sums are
-    # queued back to back: wait for each there. Elsewhere keep two batches in flight.
-    depth = 1 if (mesh.devices.size > 1 and mesh.devices.flat[0].platform == "cpu") else 2
+    depth = _queue_depth(mesh)
     num_batches = -(-n // batch_size)
     bar = Progress(0, num_batches, desc=desc, enabled=progress, unit="batch")
+    images = {"image": dataset.images}
+    if dataset.labels is not None:
+        images["label"] = dataset.labels
     sums = []
     for i in range(num_batches):
-        rows = np.arange(i * batch_size, (i + 1) * batch_size)
-        mask = rows < n
-        rows = np.where(mask, rows, 0)[me * local:(me + 1) * local]
-        batch = {"image": dataset.images[rows]}
-        if dataset.labels is not None:
-            batch["label"] = dataset.labels[rows]
-        mask = mask[me * local:(me + 1) * local]
-        batch = {k: np.where(mask.reshape(-1, *[1] * (v.ndim - 1)), v, np.zeros_like(v))
-                 for k, v in batch.items()}
-        placed = parallel.shard_batch({**batch, " rows": rows.astype(np.int32), " mask": mask},
-                                      mesh)
+        batch, rows, mask = _process_slice(images, i, batch_size, n)
+        placed = parallel.shard_batch({**batch, " rows": rows, " mask": mask}, mesh)
         rows, mask = placed.pop(" rows"), placed.pop(" mask")
         sums.append(fn(params, key, placed, parallel.replicate(np.int32(i), mesh), rows, mask))
         if len(sums) >= depth:
@@ -165,3 +180,79 @@ def dataset_means(
     bar.close()
     names = host[0].keys() if host else ()
     return {k: float(np.sum([np.float64(s[k]) for s in host])) / n for k in names}, n
+
+
+BatchFn = Callable[[Any, dict[str, jax.Array]], Any]
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_outputs(fn: BatchFn, static: Hashable, mesh: Mesh) -> Callable[..., Any]:
+    """The jitted ``fn`` on ``mesh``, batch in and out split over it (one per triple, kept)."""
+    del static  # a key only, as in _batch_sums
+    split = parallel.batch_sharded(mesh)
+
+    def run(params, batch):
+        with parallel.split_over(mesh):
+            return fn(params, batch)
+
+    return jax.jit(run, in_shardings=(parallel.replicated(mesh), split), out_shardings=split)
+
+
+def batch_outputs(
+    fn: BatchFn,
+    params: Any,
+    inputs: dict[str, np.ndarray],
+    *,
+    batch_size: int,
+    static: Hashable = None,
+    desc: str = "map",
+    progress: bool = False,
+) -> Any:
+    """``fn`` over the rows of ``inputs`` in batches split over the devices, gathered on the host.
+
+    The loop of :func:`dataset_means` for outputs that are kept per example (generated
+    images, features, translations): the same devices (:func:`evaluation_mesh`), the same
+    padded last batch; each batch's outputs stay on the devices until all are fetched at the
+    end (with several processes, every process receives all rows).
+
+    Args:
+      fn: ``(params, batch) -> pytree of (B, ...) arrays`` computed row by row (padding rows
+        hold zeros and their outputs are dropped); hashable and stable, as for
+        :func:`dataset_means`.
+      params: passed through to ``fn`` (replicated parameters: their devices are used).
+      inputs: ``{name: (N, ...) array}``, the same N for every entry, N >= 1.
+      batch_size: rows per batch (all processes together); capped at N.
+      static: a hashable value for everything else ``fn`` reads while traced.
+      desc, progress: the progress line (off by default).
+
+    Returns:
+      ``fn``'s pytree with leaves of shape ``(N, ...)`` as NumPy arrays.
+    """
+    sizes = {k: len(v) for k, v in inputs.items()}
+    if not sizes or len(set(sizes.values())) != 1 or not next(iter(sizes.values())):
+        raise ValueError(f"inputs must be non-empty arrays with the same number of rows, got "
+                         f"{sizes}")
+    n = next(iter(sizes.values()))
+    batch_size = min(int(batch_size), n)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    mesh = evaluation_mesh(params, batch_size)
+    params = parallel.replicate(params, mesh)
+    fn_on_mesh = _batch_outputs(fn, static, mesh)
+    depth = _queue_depth(mesh)
+    num_batches = -(-n // batch_size)
+    bar = Progress(0, num_batches, desc=desc, enabled=progress, unit="batch")
+    outs = []
+    for i in range(num_batches):
+        batch, _, _ = _process_slice(inputs, i, batch_size, n)
+        outs.append(fn_on_mesh(params, parallel.shard_batch(batch, mesh)))
+        if len(outs) >= depth:
+            jax.block_until_ready(outs[-depth])
+        bar.update(i + 1, {})
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        outs = [multihost_utils.process_allgather(o, tiled=True) for o in outs]
+    host = jax.device_get(outs)  # the one transfer
+    bar.close()
+    return jax.tree.map(lambda *parts: np.concatenate(parts)[:n], *host)

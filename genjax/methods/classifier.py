@@ -149,6 +149,12 @@ class ClassifierMethod(Method):
         """
         return self._forward(state.models["classifier"].variables, x)
 
+    def unit_features_and_logits(self, variables, batch) -> tuple[jax.Array, jax.Array]:
+        """``features_and_logits`` of a batch ``{"image": float images in [0, 1]}`` (a
+        :func:`genjax.eval.likelihood.batch_outputs` fn: ``variables`` are the network's)."""
+        return self._inference.apply(variables, self.inputs_from_unit(batch["image"]),
+                                     method=CNNClassifier.features_and_logits)
+
     # -- Method interface --------------------------------------------------------------------
     def init(self, key, batch):
         variables = self.module.init(key, self.prepare(batch["image"]))

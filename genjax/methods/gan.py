@@ -63,6 +63,7 @@ import optax
 from genjax.data import preprocess
 from genjax.eval.images import save_image_grid, save_interpolation_grid
 from genjax.eval.interpolation import interpolate_latents
+from genjax.eval.likelihood import batch_outputs
 from genjax.eval.modes import high_quality_probability, mode_coverage
 from genjax.eval.nearest_neighbor import nearest_neighbor_accuracy
 from genjax.eval.parzen import parzen_log_densities, select_parzen_bandwidth
@@ -293,9 +294,6 @@ class GANMethod(Method):
         self.d_tx = make_optimizer(d_optim, steps * cfg.n_critic)
         if cfg.variant == "wgan":
             self.d_tx = optax.chain(self.d_tx, weight_clipping_transform(cfg.clip_value))
-        self._generate_eval = jax.jit(
-            lambda variables, z, labels: self.generator.apply(variables, z, labels, train=False)
-        )
         self._encode_eval = None if self.encoder is None else jax.jit(
             lambda params, x: self.encoder.apply({"params": params}, x, train=False)
         )
@@ -494,23 +492,26 @@ class GANMethod(Method):
 
     # -- evaluation ----------------------------------------------------------------------------
     def _sample_raw(self, state: TrainState, key, num: int, labels=None) -> np.ndarray:
-        """``num`` generator outputs (eval mode, batches of ``eval.batch_size``), and labels."""
+        """``num`` generator outputs (eval mode; batches of ``eval.batch_size`` split over the
+        run's devices, :func:`genjax.eval.likelihood.batch_outputs`), and their labels."""
         g = state.models["generator"]
-        variables = {"params": g.params, **g.collections}
         if self.num_classes and labels is None:
             labels = np.arange(num) % self.num_classes
-        z = jax.random.normal(key, (num, self.config.model.latent_dim))
-        size = min(self.config.eval.batch_size, num)
-        out = []
-        for start in range(0, num, size):
-            zb = z[start : start + size]
-            lb = None if labels is None else jnp.asarray(labels[start : start + size])
-            if zb.shape[0] < size:  # pad the last batch: one compiled shape
-                pad = size - zb.shape[0]
-                zb = jnp.concatenate([zb, jnp.zeros((pad, zb.shape[1]), zb.dtype)])
-                lb = None if lb is None else jnp.concatenate([lb, jnp.zeros(pad, lb.dtype)])
-            out.append(np.asarray(self._generate_eval(variables, zb, lb))[: num - start])
-        return np.concatenate(out), labels
+        inputs = {"z": np.asarray(jax.random.normal(key, (num, self.config.model.latent_dim)))}
+        if labels is not None:
+            inputs["label"] = np.asarray(labels, np.int32)
+        samples = batch_outputs(self._generate_batch, g.variables, inputs,
+                                batch_size=self.config.eval.batch_size, static=self.config)
+        return samples, labels
+
+    def _generate_batch(self, variables, batch):
+        """G(z) in eval mode for a batch ``{"z", "label"?}`` (a :func:`batch_outputs` fn)."""
+        return self.generator.apply(variables, batch["z"], batch.get("label"), train=False)
+
+    def _encode_batch(self, e_params, batch):
+        """E(x) of a batch ``{"image"}`` of stored images (a :func:`batch_outputs` fn)."""
+        return self.encoder.apply({"params": e_params}, self.prepare(None, batch["image"]),
+                                  train=False)
 
     def evaluate(self, state: TrainState, dataset, key) -> dict[str, float]:
         """Discriminator statistics and the sample metrics of the module docstring."""
@@ -735,10 +736,8 @@ class GANMethod(Method):
         ref = self._nn_reference
 
         def encode(images):
-            size = self.config.eval.batch_size
-            chunks = (self.prepare(None, jnp.asarray(images[i : i + size]))
-                      for i in range(0, len(images), size))
-            return np.concatenate([np.asarray(self._encode_eval(e_params, x)) for x in chunks])
+            return batch_outputs(self._encode_batch, e_params, {"image": images},
+                                 batch_size=self.config.eval.batch_size, static=self.config)
 
         acc = nearest_neighbor_accuracy(encode(ref.images), ref.labels, encode(dataset.images),
                                         dataset.labels, k=1)

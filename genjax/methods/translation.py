@@ -99,6 +99,7 @@ import numpy as np
 from genjax.data import domains as domain_views
 from genjax.data import load_dataset, preprocess
 from genjax.eval.images import save_interpolation_grid
+from genjax.eval.likelihood import batch_outputs
 from genjax.losses import (
     cycle_consistency_loss,
     domain_classification_loss,
@@ -309,18 +310,6 @@ class _TranslationMethod(Method):
                                                max_value=self.max_value)
         return views.images.astype(np.float32) / self.max_value, views.labels
 
-    @staticmethod
-    def _batched(fn, x: np.ndarray, size: int, *extra) -> np.ndarray:
-        """``fn(x, *extra)`` in batches of ``size`` (last one padded: one compiled shape)."""
-        out = []
-        for start in range(0, len(x), size):
-            chunk = [a[start : start + size] for a in (x, *extra)]
-            n = len(chunk[0])
-            if n < size:
-                chunk = [np.concatenate([a, np.repeat(a[-1:], size - n, axis=0)]) for a in chunk]
-            out.append(np.asarray(fn(*chunk))[:n])
-        return np.concatenate(out)
-
     # -- independent classifiers ----------------------------------------------------------------
     def independent_classifier(self, by: str):
         """The digit (``by="digit"``) or domain (``"domain"``) classifier, loaded or trained
@@ -451,7 +440,6 @@ class CycleGANMethod(_TranslationMethod):
                                                    cfg.discriminator_layers, dtype=dtype)
         self.g_tx = make_optimizer(config.optim, config.train.num_steps)
         self.d_tx = make_optimizer(config.optim, config.train.num_steps)
-        self._g = jax.jit(lambda params, x: self.generator.apply({"params": params}, x))
 
     # -- domain B from a second dataset ---------------------------------------------------------
     def _load_domain_b(self, split: str, max_examples: int):
@@ -574,10 +562,13 @@ class CycleGANMethod(_TranslationMethod):
     def _translate(self, state, direction: str, images_unit: np.ndarray) -> np.ndarray:
         """Images in [0, 1] of the source domain -> translations in [0, 1] (unclipped)."""
         params = state.models[f"generator_{direction}"].params
-        size = min(self.config.eval.batch_size, len(images_unit))
-        out = self._batched(lambda v: self._g(params, 2.0 * jnp.asarray(v) - 1.0),
-                            images_unit, size)
+        out = batch_outputs(self._translate_batch, params, {"image": images_unit},
+                            batch_size=self.config.eval.batch_size, static=self.config)
         return (out + 1.0) / 2.0
+
+    def _translate_batch(self, params, batch):
+        """G of a batch ``{"image": [0, 1] images}`` in [-1, 1] (a :func:`batch_outputs` fn)."""
+        return self.generator.apply({"params": params}, 2.0 * batch["image"] - 1.0)
 
     def _domain_b_eval(self):
         if self._domain_b_eval_data is None:
@@ -702,9 +693,6 @@ class StarGANMethod(_TranslationMethod):
                                                   cfg.discriminator_layers, dtype=dtype)
         self.g_tx = make_optimizer(config.optim, config.train.num_steps)
         self.d_tx = make_optimizer(config.optim, config.train.num_steps * cfg.n_critic)
-        self._g = jax.jit(lambda params, x, c: self.generator.apply(
-            {"params": params}, x, jax.nn.one_hot(c, self.num_domains)))
-        self._d_cls = jax.jit(lambda params, x: self.discriminator.apply({"params": params}, x)[1])
 
     def _generate(self, params, x, c):
         return self.generator.apply({"params": params}, x, jax.nn.one_hot(c, self.num_domains))
@@ -805,11 +793,20 @@ class StarGANMethod(_TranslationMethod):
     def _translate(self, state, images_unit: np.ndarray, target) -> np.ndarray:
         """Images in [0, 1] -> G(x, target) in [0, 1] (unclipped); ``target``: int or (N,)."""
         params = state.models["generator"].params
-        size = min(self.config.eval.batch_size, len(images_unit))
         c = np.broadcast_to(np.asarray(target, np.int32), (len(images_unit),))
-        out = self._batched(lambda v, t: self._g(params, 2.0 * jnp.asarray(v) - 1.0, t),
-                            images_unit, size, c)
+        out = batch_outputs(self._translate_batch, params, {"image": images_unit, "target": c},
+                            batch_size=self.config.eval.batch_size, static=self.config)
         return (out + 1.0) / 2.0
+
+    def _translate_batch(self, params, batch):
+        """G(x, target) of a batch ``{"image": [0, 1] images, "target"}`` in [-1, 1] (a
+        :func:`batch_outputs` fn)."""
+        return self._generate(params, 2.0 * batch["image"] - 1.0, batch["target"])
+
+    def _domain_logits_batch(self, params, batch):
+        """D's domain logits of a batch ``{"image": [0, 1] images}`` (a :func:`batch_outputs`
+        fn)."""
+        return self._discriminate(params, 2.0 * batch["image"] - 1.0)[1]
 
     _PAIR_SUFFIXES = ("_identity_baseline", "_ground_truth")
 
@@ -833,10 +830,10 @@ class StarGANMethod(_TranslationMethod):
         del key  # deterministic
         views, labels = self._paired_views(dataset)
         names, k = self.domains, self.num_domains
-        size = min(self.config.eval.batch_size, len(views))
         d_params = state.models["discriminator"].params
-        real_cls = [self._batched(lambda v: self._d_cls(d_params, 2.0 * jnp.asarray(v) - 1.0),
-                                  views[:, s], size) for s in range(k)]
+        real_cls = [batch_outputs(self._domain_logits_batch, d_params, {"image": views[:, s]},
+                                  batch_size=self.config.eval.batch_size, static=self.config)
+                    for s in range(k)]
         out = {
             "num_examples": len(views),
             "discriminator_domain_accuracy_real": float(np.mean(
