@@ -319,3 +319,31 @@ def test_learning_rate_schedules(schedule, extra, expected):
         assert float(fn(step)) == pytest.approx(value, abs=1e-6), step
     with pytest.raises(ValueError, match="optim.schedule"):
         learning_rate_schedule(OptimConfig(schedule="step"), 100)
+
+
+def test_progress_rate_and_eta_leave_out_the_compilation(monkeypatch, capsys):
+    """A 100 s compile, then 10 steps in 1 s: the line says 10 steps/s and 8.9 s left, not the
+    0.1 steps/s and 15 min that counting the compile would give."""
+    from genjax.train import metrics as metrics_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(metrics_module.time, "perf_counter", lambda: clock[0])
+    progress = metrics_module.Progress(0, 100, enabled=True)
+    clock[0] += 100.0  # the first dispatch (compilation) ends at step 1
+    progress.restart(1)
+    clock[0] += 1.0
+    progress.update(11, {"loss": 2.5})
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == "train: step 11/100 10.0 steps/s ETA 0:08 loss=2.5"
+
+
+def test_the_loop_restarts_the_progress_rate_after_the_first_dispatch(tmp_path, monkeypatch):
+    from genjax.train import metrics as metrics_module
+
+    restarts = []
+    real = metrics_module.Progress.restart
+    monkeypatch.setattr(metrics_module.Progress, "restart",
+                        lambda self, step: restarts.append(step) or real(self, step))
+    train_and_evaluate(tiny_config("train.num_steps=3", "train.eval_every=3",
+                                   "train.checkpoint_every=3"), tmp_path)
+    assert restarts == [1]  # once, at the step the first dispatch ended
