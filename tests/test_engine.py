@@ -323,7 +323,7 @@ def test_learning_rate_schedules(schedule, extra, expected):
 
 def test_progress_rate_and_eta_leave_out_the_compilation(monkeypatch, capsys):
     """A 100 s compile, then 10 steps in 1 s: the line says 10 steps/s and 8.9 s left, not the
-    0.1 steps/s and 15 min that counting the compile would give."""
+    0.11 steps/s and 14 min that counting the compile would give."""
     from genjax.train import metrics as metrics_module
 
     clock = [1000.0]

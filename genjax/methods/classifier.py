@@ -124,12 +124,8 @@ class ClassifierMethod(Method):
         self.tx = make_optimizer(config.optim, config.train.num_steps)
         self.classifier_name = classifier_name(data.name)
         # Inference in float32 whatever train.compute_dtype is (see the module docstring).
-        self._inference = inference = self.module.clone(dtype=jnp.float32)
-        self._forward = jax.jit(
-            lambda variables, x: inference.apply(
-                variables, x, method=CNNClassifier.features_and_logits
-            )
-        )
+        self._inference = self.module.clone(dtype=jnp.float32)
+        self._forward = jax.jit(self._features_logits)
 
     # -- inputs ------------------------------------------------------------------------------
     def prepare(self, images: jax.Array) -> jax.Array:
@@ -152,8 +148,11 @@ class ClassifierMethod(Method):
     def unit_features_and_logits(self, variables, batch) -> tuple[jax.Array, jax.Array]:
         """``features_and_logits`` of a batch ``{"image": float images in [0, 1]}`` (a
         :func:`genjax.eval.likelihood.batch_outputs` fn: ``variables`` are the network's)."""
-        return self._inference.apply(variables, self.inputs_from_unit(batch["image"]),
-                                     method=CNNClassifier.features_and_logits)
+        return self._features_logits(variables, self.inputs_from_unit(batch["image"]))
+
+    def _features_logits(self, variables, x) -> tuple[jax.Array, jax.Array]:
+        """The float32 network's ``(features, logits)`` of model inputs ``x`` (not jitted)."""
+        return self._inference.apply(variables, x, method=CNNClassifier.features_and_logits)
 
     # -- Method interface --------------------------------------------------------------------
     def init(self, key, batch):
@@ -218,8 +217,7 @@ class ClassifierMethod(Method):
     def _eval_scores(self, variables, key, batch, i, rows):
         """``evaluate``'s per-example correctness and NLL (dataset_means' signature)."""
         del key, i, rows  # deterministic
-        _, logits = self._inference.apply(variables, self.prepare(batch["image"]),
-                                          method=CNNClassifier.features_and_logits)
+        _, logits = self._features_logits(variables, self.prepare(batch["image"]))
         return {"accuracy": correct(logits, batch["label"]),
                 "nll_nats": softmax_cross_entropy(logits, batch["label"])}
 

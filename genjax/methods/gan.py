@@ -294,9 +294,6 @@ class GANMethod(Method):
         self.d_tx = make_optimizer(d_optim, steps * cfg.n_critic)
         if cfg.variant == "wgan":
             self.d_tx = optax.chain(self.d_tx, weight_clipping_transform(cfg.clip_value))
-        self._encode_eval = None if self.encoder is None else jax.jit(
-            lambda params, x: self.encoder.apply({"params": params}, x, train=False)
-        )
         self._classifier = None
         self._inception = None  # (network, real features, number of real images), loaded once
         self._nn_reference = None
@@ -524,7 +521,8 @@ class GANMethod(Method):
         g, d = state.models["generator"], state.models["discriminator"]
         fake, _ = self.generate(g, z, labels, train=False)
         e = state.models.get("encoder")
-        e_real = self._encode_eval(e.params, x) if e is not None else None
+        e_real = (None if e is None else
+                  self.encoder.apply({"params": e.params}, x, train=False))
         variables = {"params": d.params, **d.collections}
         real_out = self.discriminator.apply(variables, x, e_real if self._bigan else labels,
                                             train=False)

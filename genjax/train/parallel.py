@@ -190,8 +190,9 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
 
     Works with several processes, where ``jax.device_put`` refuses a sharding over devices
     another process owns: each process places its copy on its own devices (the value must be
-    the same on every process, as a run's parameters and keys are). A leaf spread over another
-    mesh is read from this process's first shard.
+    the same on every process, as a run's parameters and keys are). A leaf replicated over
+    another mesh (devices of other processes among them) is read from this process's copy;
+    leaves must be replicated, not split, wherever they are.
     """
     target = replicated(mesh)
 
