@@ -12,7 +12,8 @@ Protocol:  MNIST 60k train / 10k test, X = original, Y = strokes thickened by a 
            generators as Zhu et al. (2017) for small images but narrower: 32 features, two
            downsamplings (28 -> 7), 6 residual blocks, instance norm, reflection padding;
            PatchGAN discriminators (32 features, num_layers=2: 5x5 scores of 34x34 patches),
-           LSGAN, lambda_cyc 10, identity 0.5 * lambda_cyc, history pool 50, Adam 2e-4
+           LSGAN, lambda_cyc 10, identity 0.5 * lambda_cyc, history pools of 50 (one per
+           batch position, model.pool_groups=0), Adam 2e-4
            (b1 0.5), constant for 10000 steps then linearly to 0 (optim.schedule="linear", as the
            paper's second 100 epochs), 20000 steps (about 11 epochs of each domain).
            Evaluation on the 10k test images in both domains (pairs kept): pixel L1 against

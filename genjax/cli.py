@@ -130,11 +130,13 @@ def _run(args) -> int:
         return _run_fit_method(args, fitted)
     trainer = load_trainer(args.workdir, _device_overrides(args))
     step = trainer.current_step
+    writer = jax.process_index() == 0  # every process computes; process 0 alone writes
     if args.command == "evaluate":
         metrics = {"step": step, **trainer.evaluate()}
         out = Path(args.out) if args.out else Path(args.workdir) / f"eval_{step:08d}.json"
-        out.write_text(json.dumps(metrics, indent=2))
-        print(json.dumps(metrics, indent=2))
+        if writer:
+            out.write_text(json.dumps(metrics, indent=2))
+            print(json.dumps(metrics, indent=2))
         return 0
     if args.command == "sample":
         import numpy as np
@@ -146,6 +148,8 @@ def _run(args) -> int:
         images = trainer.sample(jax.random.key(args.seed), args.num)
         default = Path(args.workdir) / "pictures" / f"sample_cli_{step:08d}.png"
         out = Path(args.out) if args.out else default
+        if not writer:
+            return 0
         if np.ndim(images) == 2:  # points (num, D) of a toy 2-D model: a scatter plot
             from genjax.eval.plots import plot_points_2d
 

@@ -41,7 +41,7 @@ def cyclegan():
     for _ in range(3):
         metrics.append(trainer.step())
         pool = trainer.state.models["discriminator_y"].collections["history_pool"]
-        counts.append(int(pool["count"]))
+        counts.append(np.asarray(pool["count"]).tolist())
     return trainer, metrics, counts
 
 
@@ -59,7 +59,8 @@ def test_cyclegan_steps(cyclegan):
     trainer, steps, counts = cyclegan
     for metrics in steps:
         _finite(metrics)
-    assert counts == [4, 6, 6]  # 4 fakes of Y per step fill the pool of 6, then it stays full
+    # model.pool_groups=0: one pool of 6 per position of the 4 fakes of Y a step makes.
+    assert counts == [[1] * 4, [2] * 4, [3] * 4]
     metrics = steps[-1]
     # The reported total is the documented combination of its terms (weights 1, 10, 0.5 * 10).
     np.testing.assert_allclose(
@@ -229,6 +230,9 @@ def test_stargan_keeps_the_content_it_inverts():
         ("cyclegan_digits", ["train.batch_size=7"], "train.batch_size=7; expected an even"),
         ("cyclegan_digits", ["model.adversarial_loss=hinge"], "model.adversarial_loss='hinge'"),
         ("cyclegan_digits", ["model.pool_size=-1"], "model.pool_size=-1; expected an integer >= 0"),
+        ("cyclegan_digits", ["model.pool_groups=-1"], "model.pool_groups=-1; expected an integer"),
+        ("cyclegan_digits", ["train.batch_size=8", "model.pool_groups=3"],
+         "model.pool_groups=3; expected a divisor of the 4 images of each domain per step"),
         ("cyclegan_digits", ["model.lambda_cyc=-1"], "model.lambda_cyc=-1.0; expected a finite"),
         ("cyclegan_digits", ["data.preprocess=unit"], "expected 'symmetric'"),
         ("cyclegan_digits", ["data.name=digits_domains"], "the base dataset ('digits')"),
@@ -277,7 +281,8 @@ def _resume_matches_a_straight_run(config, tmp_path) -> Trainer:
 def test_cyclegan_checkpoint_keeps_the_history_pool_and_resumes_exactly(tmp_path):
     config = load_config("cyclegan_digits", TINY + ["train.batch_size=8", "model.pool_size=6"])
     restored = _resume_matches_a_straight_run(config, tmp_path)
-    assert int(restored["discriminator_x"].collections["history_pool"]["count"]) == 6
+    # 4 images of each domain per step: 4 pools (one per position), 2 images each at step 2.
+    assert restored["discriminator_x"].collections["history_pool"]["count"].tolist() == [2] * 4
 
 
 # -- CycleGAN on two separate datasets (unpaired, no ground truth) ------------------------------
@@ -316,8 +321,9 @@ def test_cyclegan_two_splits_steps(cyclegan_two_splits):
         metrics["generator/loss"],
         metrics["generator/adversarial"] + 10 * metrics["generator/cycle"]
         + 5 * metrics["generator/identity"], rtol=1e-5)
-    # The whole engine batch is domain X: 4 fakes of X per step fill the pool of 6 by step 2.
-    assert int(trainer.state.models["discriminator_x"].collections["history_pool"]["count"]) == 6
+    # The whole engine batch is domain X: 4 fakes of X per step, one to each of 4 pools.
+    pool = trainer.state.models["discriminator_x"].collections["history_pool"]
+    assert pool["count"].tolist() == [2] * 4
 
 
 def test_domain_b_batches_are_a_pure_function_of_the_seed_and_step(cyclegan_two_splits):

@@ -7,8 +7,9 @@ padding 1, leaky ReLU 0.2, instance norm between the first and the last layer). 
 genjax's: the generators G: X -> Y and F: Y -> X updated together against the current
 discriminators (adversarial + lambda_cyc * cycle + lambda_identity * lambda_cyc * identity), then
 D_X and D_Y each updated on its real images and on the generated ones passed through its history
-pool (the reference ``ImagePool``: stored while filling, then a stored image returned and
-replaced with probability 0.5). The first half of the batch is domain X, the second half Y.
+pool (the reference ``ImagePool`` per group of batch rows, as ``genjax.train.history_pool``:
+stored while filling, then a stored image returned and replaced with probability 0.5). The even
+rows of the batch are domain X, the odd rows Y (genjax's ``critic_parts``).
 """
 
 from __future__ import annotations
@@ -104,25 +105,26 @@ class PatchGANDiscriminator(nn.Module):
 
 
 class HistoryPool:
-    """The reference ``ImagePool`` with given draws: ``u`` (swap if < 0.5) and ``index``."""
+    """The reference ``ImagePool`` per group of batch rows (genjax.train.history_pool), with
+    given draws: ``u`` (swap if < 0.5) and ``index``. ``images``: (groups, size, C, H, W)."""
 
-    def __init__(self, images: torch.Tensor, count: int):
-        self.images, self.count = images, int(count)
+    def __init__(self, images: torch.Tensor, count: list[int]):
+        self.images, self.count = images, [int(c) for c in count]
 
     def query(self, images: torch.Tensor, u: list[float], index: list[int]) -> torch.Tensor:
-        size = self.images.shape[0]
+        groups, size = self.images.shape[:2]
         if size == 0:
             return images
-        out = []
+        per_group, out = images.shape[0] // groups, []
         for i in range(images.shape[0]):
-            image = images[i]
-            if self.count < size:
-                self.images[self.count] = image
-                self.count += 1
+            image, g = images[i], i // per_group
+            if self.count[g] < size:
+                self.images[g, self.count[g]] = image
+                self.count[g] += 1
                 out.append(image)
             elif u[i] < 0.5:
-                out.append(self.images[index[i]].clone())
-                self.images[index[i]] = image
+                out.append(self.images[g, index[i]].clone())
+                self.images[g, index[i]] = image
             else:
                 out.append(image)
         return torch.stack(out)
@@ -179,14 +181,14 @@ class CycleGANTwin(Twin):
             self.opts[name] = OptaxAdam(module.parameters(), cfg.optim, steps)
             if name.startswith("d_"):
                 pool = models[genjax_name].collections["history_pool"]
-                images = torch.zeros(np.asarray(pool["images"]).transpose(0, 3, 1, 2).shape,
-                                     device=self.device)
-                assign(images, np.asarray(pool["images"]).transpose(0, 3, 1, 2))
-                self.pools[name] = HistoryPool(images, int(pool["count"]))
+                stored = np.asarray(pool["images"]).transpose(0, 1, 4, 2, 3)
+                images = torch.zeros(stored.shape, device=self.device)
+                assign(images, stored)
+                self.pools[name] = HistoryPool(images, np.asarray(pool["count"]).tolist())
 
     # -- inputs ------------------------------------------------------------------------------
     def _pool_draws(self, key, batch: int) -> tuple[list[float], list[int]]:
-        """genjax's documented draws of ``history_pool_query`` (split per image, then swap /
+        """genjax's documented draws of ``history_pool.query`` (split per image, then swap /
         index keys)."""
         size = self.config.model.pool_size
 
@@ -199,9 +201,9 @@ class CycleGANTwin(Twin):
 
     def genjax_inputs(self, state, host_batch):
         images = jnp.asarray(host_batch["image"])
-        half = images.shape[0] // 2
-        x = self.method.view(images[:half], self.method.domains[0])
-        y = self.method.view(images[half:], self.method.domains[1])
+        half = images.shape[0] // 2  # even rows are X, odd rows Y (genjax's critic_parts)
+        x = self.method.view(images[0::2], self.method.domains[0])
+        y = self.method.view(images[1::2], self.method.domains[1])
         keys = state.step_keys("pool_x", "pool_y")
         return {"x": self.tensor(x).permute(0, 3, 1, 2).contiguous(),
                 "y": self.tensor(y).permute(0, 3, 1, 2).contiguous(),
@@ -213,9 +215,9 @@ class CycleGANTwin(Twin):
         half = images.shape[0] // 2
         bits = self.data.num_bits
         max_value = float(2**bits - 1)
-        x = preprocess(to_domain(images[:half], self.method.domains[0], max_value), "symmetric",
+        x = preprocess(to_domain(images[0::2], self.method.domains[0], max_value), "symmetric",
                        bits)
-        y = preprocess(to_domain(images[half:], self.method.domains[1], max_value), "symmetric",
+        y = preprocess(to_domain(images[1::2], self.method.domains[1], max_value), "symmetric",
                        bits)
         size = max(self.config.model.pool_size, 1)
         draws = {}

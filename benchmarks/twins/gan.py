@@ -2,7 +2,8 @@
 
 Variants ``gan`` (minimax discriminator loss, non-saturating or minimax generator loss), ``wgan``
 (weight clipping) and ``wgan_gp`` (gradient penalty, Gulrajani et al. 2017, Alg. 1). One step is
-what ``GANMethod.train_step`` does: the batch split into ``n_critic`` parts, one critic update per
+what ``GANMethod.train_step`` does: the batch split into ``n_critic`` parts (part i: rows i,
+i + n, ...), one critic update per
 part on fresh ``G(z)`` (G in training mode, no gradient to G), then one generator update against
 the updated critic on the last part's size; D's real and fake batches go through D separately
 (batch norm statistics per batch), as in genjax.
@@ -182,8 +183,9 @@ class GANTwin(Twin):
 
     # -- inputs ------------------------------------------------------------------------------
     def _parts(self, x: torch.Tensor) -> torch.Tensor:
+        """genjax's ``critic_parts``: part ``i`` is rows ``i, i + n, ...`` of the batch."""
         n = self.config.model.n_critic
-        return x.reshape(n, x.shape[0] // n, *x.shape[1:])
+        return x.reshape(x.shape[0] // n, n, *x.shape[1:]).transpose(0, 1)
 
     def genjax_inputs(self, state, host_batch):
         cfg = self.config.model

@@ -7,8 +7,8 @@ One module per family; everything public is re-exported here.
 * :mod:`genjax.losses.flow` - change of variables, dequantization, logit transform, bits/dim.
 * :mod:`genjax.losses.autoregressive` - softmax, Bernoulli and discretized logistic mixture
   NLLs of discrete pixels (nats per example).
-* :mod:`genjax.losses.translation` - CycleGAN cycle / identity losses and the image history
-  pool, StarGAN domain loss.
+* :mod:`genjax.losses.translation` - CycleGAN cycle / identity losses, StarGAN domain loss
+  (CycleGAN's history pool is train state: :mod:`genjax.train.history_pool`).
 * :mod:`genjax.losses.classification` - softmax cross-entropy (nats per example), accuracy.
 
 Conventions: real before fake; logits, not probabilities; likelihood terms return
@@ -44,8 +44,6 @@ from genjax.losses.flow import (
 from genjax.losses.translation import (
     cycle_consistency_loss,
     domain_classification_loss,
-    history_pool_init,
-    history_pool_query,
     identity_loss,
 )
 from genjax.losses.variational import (
@@ -95,8 +93,6 @@ __all__ = [
     # translation
     "cycle_consistency_loss",
     "domain_classification_loss",
-    "history_pool_init",
-    "history_pool_query",
     "identity_loss",
     # classification
     "accuracy",

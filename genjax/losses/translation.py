@@ -1,16 +1,14 @@
-"""Image-to-image translation terms: CycleGAN cycle and identity losses, StarGAN domain loss,
-and CycleGAN's history pool of generated images.
+"""Image-to-image translation terms: CycleGAN cycle and identity losses, StarGAN domain loss.
 
 These are the non-adversarial parts of the translation objectives; the adversarial parts
 (least squares in CycleGAN, WGAN-GP in StarGAN) come from :mod:`genjax.losses.adversarial`.
 Like the adversarial terms, each loss returns a **scalar mean**, to be minimised, and
-leaves the weighting (``lambda``) to the caller. The pool (:func:`history_pool_init`,
-:func:`history_pool_query`) is a pure function of arrays and a key, kept in the train state.
+leaves the weighting (``lambda``) to the caller. CycleGAN's history pool of generated images
+is train state, not a loss: :mod:`genjax.train.history_pool`.
 
 Floating inputs of any precision are accepted (bfloat16 outputs of a network run under
 ``train.compute_dtype=bfloat16``): the losses cast them up to at least float32 and compute and
-return their means in float32 (float64 stays float64). The pool stores its images in its own
-dtype (float32 by default) and casts lower-precision images up on insertion.
+return their means in float32 (float64 stays float64).
 
 References:
   Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent
@@ -124,109 +122,3 @@ def domain_classification_loss(
     log_probs = jax.nn.log_softmax(logits, axis=1)
     picked = jnp.take_along_axis(log_probs, labels[:, None].astype(jnp.int32), axis=1)[:, 0]
     return -jnp.mean(picked)
-
-
-# -- the history pool of generated images (CycleGAN's discriminator updates) ------------------
-
-
-def history_pool_init(
-    size: int, image_shape: tuple[int, ...], *, dtype=jnp.float32
-) -> dict[str, jax.Array]:
-    """An empty pool of ``size`` generated images, as a pytree to keep in the train state.
-
-    Args:
-      size: capacity (50 in Zhu et al.); ``0`` gives a pool that returns its input unchanged.
-      image_shape: per-image shape, e.g. ``(H, W, C)``.
-      dtype: floating dtype of the stored images. Keep the default float32 under
-        ``train.compute_dtype=bfloat16``: bfloat16 fakes are cast up on insertion and the
-        pool keeps its dtype (a lower-precision pool is promoted to float32 by the first
-        :func:`history_pool_query`, which changes the train state's dtype).
-
-    Returns:
-      ``{"images": zeros (size, *image_shape), "count": int32 0}`` (``count`` = images stored).
-    """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ValueError(f"size must be an int >= 0 (50 in Zhu et al. 2017), got {size!r}")
-    shape = tuple(int(d) for d in image_shape)
-    if not shape or min(shape) < 1:
-        raise ValueError(
-            f"image_shape must be a non-empty tuple of sizes >= 1, got {image_shape!r}"
-        )
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"dtype must be a floating dtype, got {dtype}")
-    return {"images": jnp.zeros((size, *shape), dtype), "count": jnp.zeros((), jnp.int32)}
-
-
-def history_pool_query(
-    pool: dict[str, jax.Array], images: jax.Array, key: jax.Array, *, replace_prob: float = 0.5
-) -> tuple[dict[str, jax.Array], jax.Array]:
-    """Passes a batch of generated images through the pool; returns the new pool and a batch.
-
-    The images are visited in batch order, exactly as the reference ``ImagePool.query`` does:
-    while the pool is not full, an image is stored and returned itself; once it is full, with
-    probability ``replace_prob`` a uniformly chosen stored image is returned and replaced by the
-    new one, otherwise the new image is returned and the pool is unchanged. (So an image stored
-    earlier in the batch can come back later in the same batch.) The discriminator is then
-    trained on the returned batch: on a history of generated images, not only the latest ones
-    (Shrivastava et al. 2017), which Zhu et al. found to reduce oscillation.
-
-    Random draws (a contract the tests reproduce): ``keys = jax.random.split(key, B)``; for
-    image ``i``, ``k_swap, k_index = jax.random.split(keys[i])``; it swaps when
-    ``jax.random.uniform(k_swap) < replace_prob``, with the stored image
-    ``jax.random.randint(k_index, (), 0, size)``. Pure and jit-able (a ``lax.scan`` over the
-    batch); the returned images carry no gradient to whoever made them only if the caller
-    stops it (pass ``jax.lax.stop_gradient(fake)``, as the discriminator update does anyway).
-
-    Dtypes: the stored and the returned images have the common dtype of the pool and of
-    ``images``, at least float32, ``promote_types(pool dtype, images.dtype, float32)``: with the
-    default float32 pool, float32, bfloat16 or float16 images are cast up to float32 on
-    insertion and the pool keeps its dtype (the value of a bfloat16 image is exact in float32).
-
-    Args:
-      pool: from :func:`history_pool_init` (or a previous call).
-      images: generated images, shape ``(B, *image_shape)``, floating point (any float dtype).
-      key: a JAX PRNG key.
-      replace_prob: probability of returning a stored image once the pool is full
-        (keyword-only; 0.5 in the reference code).
-
-    Returns:
-      ``(new_pool, returned)`` with ``returned`` of the shape of ``images``; both in the
-      common dtype above.
-
-    References:
-      Zhu et al. (2017), Section 4 ("Training details"); Shrivastava et al., "Learning from
-      Simulated and Unsupervised Images through Adversarial Training", CVPR 2017, Sec. 2.3.
-    """
-    if not isinstance(pool, dict) or set(pool) != {"images", "count"}:
-        raise ValueError("pool must be the dict made by history_pool_init (keys images, count)")
-    stored, count = pool["images"], pool["count"]
-    images = _checks.float_array("images", images)
-    if images.shape[1:] != stored.shape[1:] or images.ndim != stored.ndim:
-        raise ValueError(
-            f"images must have shape (B, {', '.join(map(str, stored.shape[1:]))}) to match the "
-            f"pool, got {images.shape}"
-        )
-    if not jnp.issubdtype(stored.dtype, jnp.floating):
-        raise ValueError(f"pool['images'] must be floating point, got dtype {stored.dtype}")
-    p = _checks.finite_scalar("replace_prob", replace_prob, low=0.0, high=1.0)
-    dtype = jnp.promote_types(jnp.promote_types(stored.dtype, images.dtype), jnp.float32)
-    stored, images = stored.astype(dtype), images.astype(dtype)
-    size = stored.shape[0]
-    if size == 0 or images.shape[0] == 0:
-        return {"images": stored, "count": count}, images
-
-    def visit(carry, item):
-        stored, count = carry
-        image, k = item
-        k_swap, k_index = jax.random.split(k)
-        filling = count < size
-        swap = jnp.logical_and(~filling, jax.random.uniform(k_swap) < p)
-        index = jnp.where(filling, count, jax.random.randint(k_index, (), 0, size))
-        returned = jnp.where(swap, stored[index], image)
-        written = jnp.where(jnp.logical_or(filling, swap), image, stored[index])
-        stored = stored.at[index].set(written)
-        return (stored, count + filling.astype(count.dtype)), returned
-
-    keys = jax.random.split(key, images.shape[0])
-    (stored, count), returned = jax.lax.scan(visit, (stored, count), (images, keys))
-    return {"images": stored, "count": count}, returned

@@ -9,7 +9,8 @@ The objectives, each in the papers' words (x in domain X, y in Y; c a domain lab
             + lambda_identity * lambda_cyc * [identity_loss(y, G(y)) + identity_loss(x, F(x))]
       The factor 2 makes the generator term the reference code's MSE(D(G(x)), 1); the
       discriminator term is its 0.5 * (MSE(D(y), 1) + MSE(D(fake), 0)). Zhu et al. Eq. 1-3 and
-      Sec. 4; lambda_cyc 10, lambda_identity 0.5, history pool of 50 generated images.
+      Sec. 4; lambda_cyc 10, lambda_identity 0.5, history pools of 50 generated images
+      (``model.pool_groups``: one per batch position by default, the paper's batch-1 pool).
       ``adversarial_loss="nonsaturating"`` uses 0.5 * minimax_discriminator_loss and
       nonsaturating_generator_loss instead (the reference's ``gan_mode='vanilla'``).
 
@@ -112,13 +113,13 @@ from genjax.losses import (
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
-from genjax.losses.translation import history_pool_init, history_pool_query
 from genjax.models.translation import (
     PatchGANDiscriminator,
     ResnetGenerator,
     StarGANDiscriminator,
     StarGANGenerator,
 )
+from genjax.train import history_pool
 from genjax.train.config import AtLeast, Each, Flag, Number, OneOf, Rule, Text, need
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
@@ -151,6 +152,11 @@ class CycleGANConfig:
       lambda_identity: weight of the identity loss relative to ``lambda_cyc``, as the
         reference's ``lambda_identity``; 0 removes it.
       pool_size: generated images in each history pool; 0 means no pool.
+      pool_groups: independent pools per domain, each of ``pool_size`` images, the batch cut
+        into as many contiguous blocks (:mod:`genjax.train.history_pool`). 0: one per batch
+        position (each runs the paper's batch-1 pool; the pools split over the devices with
+        the batch, so nothing is gathered); 1: one pool visited by the whole batch in order
+        (the reference code with a batch; on several devices XLA gathers the generated batch).
       classifier_workdir: the digit classifier for label preservation; empty: trained in memory
         for ``classifier_steps`` steps at the first evaluation.
       classifier_steps: Adam steps of the in-memory classifier.
@@ -171,6 +177,7 @@ class CycleGANConfig:
         "lambda_cyc": Number(low=0.0, note="0: no cycle-consistency term"),
         "lambda_identity": Number(low=0.0, note="0: no identity term"),
         "pool_size": AtLeast(minimum=0, note="0: no history pool"),
+        "pool_groups": AtLeast(minimum=0, note="0: one pool per batch position"),
         "classifier_workdir": Text(note="empty: trained in memory"),
         "classifier_steps": AtLeast(),
     }
@@ -188,6 +195,7 @@ class CycleGANConfig:
     lambda_cyc: float = 10.0
     lambda_identity: float = 0.5
     pool_size: int = 50
+    pool_groups: int = 0
     classifier_workdir: str = ""
     classifier_steps: int = 1000
 
@@ -402,6 +410,18 @@ class CycleGANMethod(_TranslationMethod):
 
     name = "cyclegan"
     model_config = CycleGANConfig
+    split_collections = ("history_pool",)  # one pool per group of batch rows
+
+    @staticmethod
+    def domain_batch_size(config) -> int:
+        """Images of each domain in a step: half the batch (views), or all of it (two datasets)."""
+        b = config.train.batch_size
+        return b if config.model.domain_b_dataset else b // 2
+
+    @classmethod
+    def pool_groups(cls, config) -> int:
+        """The history pools per domain (``model.pool_groups``, 0 resolved)."""
+        return config.model.pool_groups or cls.domain_batch_size(config)
 
     @classmethod
     def check_model(cls, config):
@@ -416,6 +436,10 @@ class CycleGANMethod(_TranslationMethod):
                  "exactly two domains (X, Y)")
             need(config.train.batch_size % 2 == 0, "train.batch_size", config.train.batch_size,
                  "an even number: even rows of each batch are domain X, odd rows domain Y")
+        per_domain = cls.domain_batch_size(config)
+        need(per_domain % cls.pool_groups(config) == 0, "model.pool_groups", cfg.pool_groups,
+             f"a divisor of the {per_domain} images of each domain per step (train.batch_size="
+             f"{config.train.batch_size}), or 0 (one pool per batch position)")
 
     @classmethod
     def check_data(cls, config, data):
@@ -478,7 +502,8 @@ class CycleGANMethod(_TranslationMethod):
         k_g, k_f, k_dx, k_dy = jax.random.split(key, 4)
         x = (self.view(batch["image"], self.domains[0]) if self.domain_b is None
              else self._stored_to_model(batch["image"], self.data.num_bits))
-        pool = history_pool_init(self.config.model.pool_size, x.shape[1:], dtype=jnp.float32)
+        pool = history_pool.init(self.config.model.pool_size, x.shape[1:],
+                                 groups=self.pool_groups(self.config), dtype=jnp.float32)
         gen = lambda k: ModelState.create(self.generator.init(k, x), self.g_tx)
         disc = lambda k: ModelState.create(
             {**self.discriminator.init(k, x), "history_pool": pool}, self.d_tx)
@@ -539,12 +564,11 @@ class CycleGANMethod(_TranslationMethod):
 
         # Discriminators, on real images and on generated ones drawn through the history pools.
         def discriminator_update(d: ModelState, real, fake, key):
-            # The pool visits the batch in order (the reference's sequential semantics), so it
-            # sees the whole generated batch: the one all-gather of a step's batch. D then runs
-            # split over the devices again.
-            pool, fake = history_pool_query(d.collections["history_pool"],
+            # Each group's pool visits its block of the batch in order; with one group per
+            # position (or per device's rows) the pools are split with the batch (the engine
+            # splits ``split_collections``) and nothing moves between devices.
+            pool, fake = history_pool.query(d.collections["history_pool"],
                                             jax.lax.stop_gradient(fake), key)
-            fake = along_batch(fake)
             loss, grads = jax.value_and_grad(self.discriminator_loss)(d.params, real, fake)
             d, norms = apply_gradients(d, grads, self.d_tx, collections={"history_pool": pool})
             return d, {"loss": loss, **norms}

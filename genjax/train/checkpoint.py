@@ -25,12 +25,23 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+
+def _whole(leaf: Any) -> Any:
+    """A leaf's full value on the host. A leaf split over several processes' devices (a
+    method's ``split_collections``) is gathered from every process: a collective, so every
+    process calls :func:`tree_digest` on the same tree (as every process saves and restores)."""
+    if isinstance(leaf, jax.Array) and not (leaf.is_fully_addressable
+                                            or leaf.sharding.is_fully_replicated):
+        return multihost_utils.process_allgather(leaf, tiled=True)
+    return jax.device_get(leaf)
 
 
 def tree_digest(tree: Any) -> str:
     """SHA-256 over every leaf's path, dtype, shape and bytes, in a fixed order."""
     h = hashlib.sha256()
-    leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(tree))[0]
+    leaves = jax.tree_util.tree_flatten_with_path(jax.tree.map(_whole, tree))[0]
     for path, leaf in leaves:
         arr = np.asarray(leaf)
         h.update(jax.tree_util.keystr(path).encode())

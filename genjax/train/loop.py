@@ -7,7 +7,8 @@ evaluation, pictures and checkpoints, (6) final evaluation.
 The compiled program runs up to ``train.steps_per_dispatch`` steps in one call (a loop on the
 devices over a stack of batches, its trip count an argument, so one program serves every
 dispatch): ``(state, ema), batches, n -> (state, ema), metrics``, with the state donated,
-replicated over a ``("data",)`` mesh and the batches sharded on their batch axis. The loop never
+replicated over a ``("data",)`` mesh (a method's per-group ``split_collections`` split over it)
+and the batches sharded on their batch axis. The loop never
 waits for the devices inside a step: the next dispatch's batches are built and placed by a
 thread while the current one runs, metrics stay on the devices and are fetched every
 ``train.log_every`` steps (and before every evaluation and checkpoint), where they are checked
@@ -100,7 +101,8 @@ class Trainer:
       read_only: only read checkpoints (evaluate/sample, possibly beside a live run).
 
     Attributes:
-      state: the :class:`TrainState` (on the devices, replicated).
+      state: the :class:`TrainState` (on the devices, replicated but for the method's
+        ``split_collections``, split over them).
       ema: ``{model name: averaged params}`` when ``train.ema_decay > 0``, else ``{}``.
       current_step: the step the state is at, known on the host without a device transfer.
       compile_seconds: time spent compiling the dispatch program (``None`` before the first).
@@ -148,7 +150,11 @@ class Trainer:
             init_key, run_key = jax.random.split(key)
             return TrainState.create(run_key, self.method.init(init_key, batch))
 
-        self.state: TrainState = jax.jit(init, out_shardings=self._replicated)(
+        # Replicated, but for the method's per-group collections (split over the devices).
+        self._state_shardings = parallel.state_shardings(
+            jax.eval_shape(init, self.base_key, example), self.mesh,
+            self.method.split_collections)
+        self.state: TrainState = jax.jit(init, out_shardings=self._state_shardings)(
             self.base_key, example
         )
         self.ema: dict[str, Any] = self._fresh_ema() if config.train.ema_decay > 0 else {}
@@ -157,9 +163,9 @@ class Trainer:
         self.compile_seconds: float | None = None
         self._dispatch_jit = jax.jit(
             self._dispatch,
-            in_shardings=(self._replicated, parallel.stacked_batch_sharded(self.mesh),
-                          self._replicated),
-            out_shardings=(self._replicated, self._replicated),
+            in_shardings=((self._state_shardings, self._replicated),
+                          parallel.stacked_batch_sharded(self.mesh), self._replicated),
+            out_shardings=((self._state_shardings, self._replicated), self._replicated),
             donate_argnums=0,
         )
         self._executable = None

@@ -74,6 +74,12 @@ class Method(_ConfigChecks, abc.ABC):
     state the config's relations in :meth:`check_model` and :meth:`check_data`.
     """
 
+    # Non-trained collections (ModelState.collections keys) that hold per-group state of the
+    # batch, such as CycleGAN's history pools (one pool per batch position): their leaves'
+    # leading axis is split over the data devices (where it divides) instead of replicated.
+    # Their values must not depend on the split: group g is updated from batch block g only.
+    split_collections: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, config: Config, data: DataSpec):
         check_sections(config)  # cheap; the same checks as check_config, with the real data
         self._check_type(config)

@@ -56,11 +56,20 @@ def along_batch(tree: Any) -> Any:
 
 
 def _constrain(tree: Any, spec: PartitionSpec) -> Any:
+    """``tree``'s arrays split by ``spec`` over the traced step's mesh; an array whose split axis
+    does not divide over the devices (a history pool of one group on 4 devices) is left to XLA."""
     mesh = _TRACING_MESH.get()
     if mesh is None or mesh.devices.size == 1:
         return tree
     sharding = NamedSharding(mesh, spec)
-    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, sharding), tree)
+    axis, n = list(spec).index(DATA_AXIS), mesh.devices.size
+
+    def constrain(a):
+        if a.ndim <= axis or a.shape[axis] % n:
+            return a
+        return jax.lax.with_sharding_constraint(a, sharding)
+
+    return jax.tree.map(constrain, tree)
 
 
 def critic_parts(x: jax.Array, n: int) -> jax.Array:
@@ -143,6 +152,29 @@ def data_mesh(devices: list | None = None) -> Mesh:
 
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
+
+
+def state_shardings(state: Any, mesh: Mesh, split: tuple[str, ...] = ()) -> Any:
+    """Per-leaf shardings of a train state (or its ``jax.eval_shape``): replicated, except
+    the leaves of the non-trained collections named in ``split`` (a method's
+    ``split_collections``), whose leading axis is split over the devices where it divides.
+
+    Such a collection holds per-group state whose values do not depend on the split (CycleGAN's
+    history pools, one per batch position): kept split, it is updated where its batch rows are,
+    and nothing is gathered.
+    """
+    whole, rows = replicated(mesh), batch_sharded(mesh)
+    n = mesh.devices.size
+
+    def place(path, leaf):
+        names = [getattr(k, "name", getattr(k, "key", None)) for k in path]
+        in_split = any(a == "collections" and b in split
+                       for a, b in zip(names[:-1], names[1:], strict=True))
+        if in_split and leaf.ndim >= 1 and leaf.shape[0] % n == 0:
+            return rows
+        return whole
+
+    return jax.tree_util.tree_map_with_path(place, state)
 
 
 def batch_sharded(mesh: Mesh) -> NamedSharding:
