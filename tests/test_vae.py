@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
+from tensorboard_events import read_events
 
 from genjax.cli import main as cli_main
 from genjax.experiments import available_configs, load_config
@@ -101,7 +103,14 @@ def test_vae_digits_learns_and_writes_everything(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if r["split"] == "train"]
     assert train_rows[-1]["loss"] < train_rows[0]["loss"]
-    assert any((tmp_path / "tensorboard").iterdir())
+    # TensorBoard: the scalars, and every picture as an image at its step.
+    events = read_events(tmp_path / "tensorboard")
+    assert "train/loss" in events["scalars"] and "eval/nll_iwae_nats" in events["scalars"]
+    for prefix in ("samples", "reconstructions", "interpolation"):
+        logged = dict(events["images"][f"pictures/{prefix}"])
+        assert sorted(logged) == [300, 600]
+        with Image.open(tmp_path / "pictures" / f"{prefix}_00000600.png") as png:
+            np.testing.assert_array_equal(logged[600], np.asarray(png.convert("RGB")))
     assert (tmp_path / "config.json").exists() and (tmp_path / "results.json").exists()
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [300, 600]
 

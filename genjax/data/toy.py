@@ -20,13 +20,66 @@ takes the preprocessing mode ``"none"``.
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 
-from genjax.eval.modes import grid_of_gaussians, ring_of_gaussians
-
 SPLIT_SIZES = {"train": 50_000, "validation": 10_000, "test": 10_000}
 MOONS_NOISE = 0.05
+
+
+def _positive(name: str, value, *, integer: bool = False):
+    """``value`` if it is a number > 0 (an int when ``integer``), else a TypeError/ValueError."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    what = "an int >= 1" if integer else "a finite number > 0"
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError(f"{name} must be {what}, got {value!r}")
+    if not math.isfinite(float(value)) or value <= 0:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def ring_of_gaussians(num_modes: int = 8, radius: float = 2.0, std: float = 0.02):
+    """Centres evenly spaced on a circle, the first at angle 0.
+
+    Args:
+      num_modes: number of components.
+      radius: circle radius.
+      std: per-coordinate standard deviation of every component.
+
+    Returns:
+      ``(centers, std)``: float64 ``(num_modes, 2)`` array and the float ``std``.
+
+    References:
+      Metz, Poole, Pfau & Sohl-Dickstein, "Unrolled Generative Adversarial Networks",
+      ICLR 2017 (mixture of 8 Gaussians on a ring).
+    """
+    num_modes = _positive("num_modes", num_modes, integer=True)
+    radius, std = _positive("radius", radius), _positive("std", std)
+    angles = 2.0 * np.pi * np.arange(num_modes) / num_modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1), std
+
+
+def grid_of_gaussians(num_per_side: int = 5, spacing: float = 2.0, std: float = 0.05):
+    """Centres on a square grid centred at the origin, row-major (x varies fastest).
+
+    Args:
+      num_per_side: components per side (5 gives 25 components).
+      spacing: distance between neighbouring centres (2 gives {-4, -2, 0, 2, 4}^2).
+      std: per-coordinate standard deviation of every component.
+
+    Returns:
+      ``(centers, std)``: float64 ``(num_per_side**2, 2)`` array and the float ``std``.
+
+    References:
+      Srivastava et al., "VEEGAN", NeurIPS 2017 (synthetic experiments: 2-D grid of 25
+      Gaussians).
+    """
+    n = _positive("num_per_side", num_per_side, integer=True)
+    spacing, std = _positive("spacing", spacing), _positive("std", std)
+    axis = spacing * (np.arange(n) - (n - 1) / 2.0)
+    gx, gy = np.meshgrid(axis, axis)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1), std
 
 
 def _mixture_spec(name: str) -> tuple[np.ndarray, float]:

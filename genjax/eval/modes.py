@@ -1,5 +1,7 @@
 """Toy Gaussian mixtures (ring of 8, grid of 25) and the mode-coverage metric.
 
+The mixtures' centres are the datasets' own (:mod:`genjax.data.toy`, re-exported here).
+
 The mixtures are uniform over their components, each an isotropic Gaussian with the
 same standard deviation: the ring of 8 at radius 2 with std 0.02 (Metz et al. 2017) and
 the 5x5 grid over {-4, -2, 0, 2, 4}^2 with std 0.05 (Srivastava et al. 2017, Lin et al.
@@ -14,7 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammainc
 
+from genjax.data.toy import grid_of_gaussians, ring_of_gaussians
 from genjax.eval._checks import feature_matrix, positive_float, positive_int, prng_key, same_dim
+
+__all__ = ["ModeCoverage", "grid_of_gaussians", "high_quality_probability", "mode_coverage",
+           "ring_of_gaussians", "sample_mixture"]
 
 
 class ModeCoverage(NamedTuple):
@@ -30,49 +36,6 @@ class ModeCoverage(NamedTuple):
     modes_captured: int
     high_quality_fraction: float
     counts: np.ndarray
-
-
-def ring_of_gaussians(num_modes: int = 8, radius: float = 2.0, std: float = 0.02):
-    """Centres evenly spaced on a circle, the first at angle 0.
-
-    Args:
-      num_modes: number of components.
-      radius: circle radius.
-      std: per-coordinate standard deviation of every component.
-
-    Returns:
-      ``(centers, std)``: float64 ``(num_modes, 2)`` array and the float ``std``.
-
-    References:
-      Metz, Poole, Pfau & Sohl-Dickstein, "Unrolled Generative Adversarial Networks",
-      ICLR 2017 (mixture of 8 Gaussians on a ring).
-    """
-    num_modes = positive_int("num_modes", num_modes)
-    radius, std = positive_float("radius", radius), positive_float("std", std)
-    angles = 2.0 * np.pi * np.arange(num_modes) / num_modes
-    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1), std
-
-
-def grid_of_gaussians(num_per_side: int = 5, spacing: float = 2.0, std: float = 0.05):
-    """Centres on a square grid centred at the origin, row-major (x varies fastest).
-
-    Args:
-      num_per_side: components per side (5 gives 25 components).
-      spacing: distance between neighbouring centres (2 gives {-4, -2, 0, 2, 4}^2).
-      std: per-coordinate standard deviation of every component.
-
-    Returns:
-      ``(centers, std)``: float64 ``(num_per_side**2, 2)`` array and the float ``std``.
-
-    References:
-      Srivastava et al., "VEEGAN", NeurIPS 2017 (synthetic experiments: 2-D grid of 25
-      Gaussians).
-    """
-    n = positive_int("num_per_side", num_per_side)
-    spacing, std = positive_float("spacing", spacing), positive_float("std", std)
-    axis = spacing * (np.arange(n) - (n - 1) / 2.0)
-    gx, gy = np.meshgrid(axis, axis)
-    return np.stack([gx.ravel(), gy.ravel()], axis=1), std
 
 
 def sample_mixture(key, centers, std: float, n: int) -> jax.Array:

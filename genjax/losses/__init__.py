@@ -26,7 +26,6 @@ from genjax.losses.adversarial import (
     nonsaturating_generator_loss,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
-    weight_clipping_transform,
 )
 from genjax.losses.autoregressive import (
     bernoulli_nll,
@@ -79,7 +78,6 @@ __all__ = [
     "nonsaturating_generator_loss",
     "wasserstein_critic_loss",
     "wasserstein_generator_loss",
-    "weight_clipping_transform",
     # flow
     "bits_per_dim",
     "change_of_variables_log_likelihood",

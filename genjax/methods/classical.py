@@ -182,12 +182,14 @@ class _Classical(FitMethod):
         store.save(0, params, {"config": to_dict(self.config), "method": self.name,
                                "data_dim": int(x.shape[1])}, wait=True)
         store.close()
+        pictures = sorted((workdir / "pictures").glob("*.png"))
         writer = MetricWriter(workdir)
         writer.write(0, {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                      split="eval")
+        writer.write_pictures(0, pictures)
         writer.close()
         summary = {"status": "finished", "step": 0, "eval": metrics,
-                   "pictures": sorted(str(p) for p in (workdir / "pictures").glob("*.png"))}
+                   "pictures": [str(p) for p in pictures]}
         (workdir / "results.json").write_text(json.dumps(summary, indent=2))
         return summary
 

@@ -75,7 +75,6 @@ from genjax.losses import (
     nonsaturating_generator_loss,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
-    weight_clipping_transform,
 )
 from genjax.models.gan import (
     ACTIVATIONS,
@@ -100,7 +99,7 @@ from genjax.train.config import (
 )
 from genjax.train.method import Method, register
 from genjax.train.metrics import read_metrics
-from genjax.train.optim import make_optimizer
+from genjax.train.optim import make_optimizer, weight_clipping_transform
 from genjax.train.parallel import along_batch, critic_parts
 from genjax.train.precision import compute_dtype
 from genjax.train.state import ModelState, TrainState, apply_gradients, prefixed

@@ -522,7 +522,7 @@ def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
         def on_event(step: int, event: str) -> None:
             if "eval" in event:
                 writer.write(step, trainer.evaluate(), split="eval")
-                trainer.write_pictures(pictures)
+                writer.write_pictures(step, trainer.write_pictures(pictures))
             if "checkpoint" in event:
                 trainer.save()
                 saved_at.append(step)
@@ -565,6 +565,7 @@ def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
             results = trainer.evaluate()
             writer.write(trainer.current_step, results, split="eval")
             written = trainer.write_pictures(pictures)
+            writer.write_pictures(trainer.current_step, written)
             summary["eval"] = results
             summary["parameters"] = trainer.evaluated_parameters()
             summary["pictures"] = [str(p) for p in written]

@@ -1,14 +1,16 @@
 """Metric output: JSON lines, TensorBoard event files and a progress bar.
 
 ``<workdir>/metrics.jsonl`` gets one JSON object per logged step (``{"step": s, "split":
-"train", ...}``); ``<workdir>/tensorboard/`` gets event files readable by TensorBoard. Values
-are plain floats; the writer never holds device arrays.
+"train", ...}``); ``<workdir>/tensorboard/`` gets event files readable by TensorBoard: the
+scalars, and the run's pictures as images. Values are plain floats; the writer never holds
+device arrays.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -18,7 +20,8 @@ import numpy as np
 
 
 class MetricWriter:
-    """Appends metrics to ``metrics.jsonl`` and TensorBoard (if ``tensorboardX`` imports)."""
+    """Appends metrics to ``metrics.jsonl`` and TensorBoard (if ``tensorboardX`` imports), and
+    the run's pictures to TensorBoard as images."""
 
     def __init__(self, workdir: str | Path, *, enabled: bool = True):
         self.workdir = Path(workdir)
@@ -43,6 +46,22 @@ class MetricWriter:
             for k, v in values.items():
                 if isinstance(v, (int, float)) and math.isfinite(v):
                     self._tb.add_scalar(f"{split}/{k}", v, int(step))
+
+    def write_pictures(self, step: int, paths: list[Path]) -> None:
+        """Adds PNG pictures to TensorBoard as images, tagged ``pictures/<name>`` (the file name
+        without its ``_<step>`` suffix, so each kind of picture gets one slider over the steps)."""
+        if not self.enabled or self._tb is None:
+            return
+        from PIL import Image
+
+        for path in paths:
+            path = Path(path)
+            if path.suffix.lower() != ".png" or not path.exists():
+                continue
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB"))
+            tag = "pictures/" + re.sub(r"_\d+$", "", path.stem)
+            self._tb.add_image(tag, pixels, int(step), dataformats="HWC")
 
     def close(self) -> None:
         if not self.enabled:

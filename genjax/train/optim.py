@@ -1,9 +1,13 @@
-"""Build optax transformations from :class:`genjax.train.config.OptimConfig`."""
+"""Build optax transformations from :class:`genjax.train.config.OptimConfig`, and WGAN's
+weight-clipping transformation (an optimizer step, not a loss)."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import optax
 
+from genjax.losses import _checks
 from genjax.train.config import OptimConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -71,3 +75,49 @@ def make_optimizer(cfg: OptimConfig, num_steps: int) -> optax.GradientTransforma
     if cfg.grad_clip_norm > 0:
         return optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), opt)
     return opt
+
+
+def weight_clipping_transform(clip_value: float) -> optax.GradientTransformation:
+    """An optax transformation whose updates leave the parameters clipped to ``[-c, c]``.
+
+    ``update(updates, state, params)`` returns ``u' = clip(params + updates, -c, c) - params``,
+    so that ``optax.apply_updates(params, u')`` equals :func:`clip_weights` of
+    ``params + updates`` (up to one float rounding, and always inside ``[-c, c]``: where
+    rounding would leave the interval, ``u'`` is moved by one ulp towards it).
+
+    It must be the **last** element of an ``optax.chain`` (after the optimiser and the
+    learning-rate scaling), and ``params`` must be passed to ``update``, e.g.
+    ``tx = optax.chain(optax.rmsprop(5e-5), weight_clipping_transform(0.01))``;
+    ``updates, opt_state = tx.update(grads, opt_state, params)``.
+
+    Args:
+      clip_value: ``c > 0``.
+
+    Returns:
+      An ``optax.GradientTransformation`` with an empty state.
+
+    References:
+      Arjovsky et al. (2017), Algorithm 1, line 7 (``w <- clip(w, -c, c)`` after RMSProp).
+    """
+    c = _checks.finite_scalar("clip_value", clip_value, low=0.0, open_low=True)
+
+    def init_fn(params):
+        del params
+        return optax.EmptyState()
+
+    def clipped_update(u: jax.Array, p: jax.Array) -> jax.Array:
+        u = jnp.asarray(u, p.dtype)
+        step = jnp.clip(p + u, -c, c) - p
+        result = p + step  # what optax.apply_updates computes
+        high, low = jnp.asarray(c, p.dtype), jnp.asarray(-c, p.dtype)
+        step = jnp.where(result > high, jnp.nextafter(step, jnp.asarray(-jnp.inf, p.dtype)), step)
+        return jnp.where(result < low, jnp.nextafter(step, jnp.asarray(jnp.inf, p.dtype)), step)
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError(
+                "weight_clipping_transform needs params: call tx.update(updates, state, params)"
+            )
+        return jax.tree.map(clipped_update, updates, params), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
