@@ -8,6 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from genjax.eval.features import load_classifier_for
+from genjax.eval.sample_metrics import InceptionReference, parzen_metrics
 from genjax.experiments import available_configs, load_config
 from genjax.methods.gan import GANConfig, GANMethod
 from genjax.train.config import (
@@ -106,13 +108,12 @@ def test_conditional_gan_reports_classifier_metrics_and_label_accuracy(tiny_clas
 def test_classifier_of_other_image_shape_is_refused(tiny_classifier):
     config = _digits_config(GANConfig(hidden=(16,), latent_dim=4, metric_samples=8,
                                       classifier_workdir=tiny_classifier))
-    method = GANMethod(config, DataSpec((16, 16, 1), 8, 10, "digits16"))
     with pytest.raises(ValueError, match="model.classifier_workdir"):
-        method.classifier()
+        load_classifier_for(tiny_classifier, config.data, (16, 16, 1))
 
 
 @pytest.mark.slow  # trains a DCGAN and runs a (small) Inception: ~20 s
-def test_image_gan_reports_standard_fid_with_user_weights(tmp_path, monkeypatch):
+def test_image_gan_reports_standard_fid_with_user_weights(tmp_path):
     """model.inception_weights: FID / KID of the samples vs the eval split, checked against the
     Frechet distance of the same network's features computed here; real features cached."""
     import importlib.util
@@ -141,18 +142,23 @@ def test_image_gan_reports_standard_fid_with_user_weights(tmp_path, monkeypatch)
                                                                         max_examples=6))
     trainer = Trainer(config, None)
     fake = np.random.default_rng(0).uniform(0, 1, size=(6, 8, 8, 1)).astype(np.float32)
-    _use_samples(monkeypatch, trainer, fake)
     with threadpool_limits(1):  # 2048-d eigenproblems: slow when BLAS threads contend
-        result = trainer.evaluate()
-        network = load_inception_weights(weights)
         real = load_dataset("digits", "test").images[:6].astype(np.float32) / 255.0
+        # The protocol on given images: FID of the network's features of both sets.
+        reference = InceptionReference(str(weights), real, batch_size=6)
+        protocol = reference.metrics(fake, key=0)
+        network = load_inception_weights(weights)
         expected = frechet_distance_from_features(network.features(real), network.features(fake))
-    np.testing.assert_allclose(result["fid"], expected, rtol=1e-6)
-    assert np.isfinite(result["kid"]) and result["kid_subset_size"] == 6
-    assert result["fid_num_real"] == 6 and result["fid_num_fake"] == 6
+        # A GAN's evaluation runs it on its own samples against the eval split.
+        result = trainer.evaluate()
+    np.testing.assert_allclose(protocol["fid"], expected, rtol=1e-6)
+    assert np.isfinite(protocol["kid"]) and protocol["kid_subset_size"] == 6
+    assert protocol["fid_num_real"] == 6 and protocol["fid_num_fake"] == 6
+    assert protocol["inception_sha256"] == network.sha256
+    assert np.isfinite(result["fid"]) and result["fid_num_real"] == 6
     assert result["inception_sha256"] == network.sha256
     assert result["fid_reference_split"] == "test"
-    assert trainer.method._inception[2] == 6  # the real features are kept for the next eval
+    assert trainer.method._inception.num_real == 6  # the real features are kept for the next eval
 
 
 def test_fid_is_skipped_with_the_reason_or_refused_for_a_missing_file(tmp_path):
@@ -264,53 +270,53 @@ def _parzen_trainer(validation_split="train[1000:1200]") -> Trainer:
     return Trainer(config, None)
 
 
-def _use_samples(monkeypatch, trainer, images_unit):
-    """Replaces G's samples by fixed images in [0, 1] (given to evaluate in G's [-1, 1])."""
-    raw = 2.0 * np.asarray(images_unit, np.float32) - 1.0
-    monkeypatch.setattr(trainer.method, "_sample_raw",
-                        lambda state, key, num, labels=None: (raw, None))
-
-
 def _unit(split, start, stop):
     from genjax.data import load_dataset
 
     return load_dataset("digits", split).images[start:stop].astype(np.float32) / 255.0
 
 
-def test_parzen_bandwidth_is_chosen_on_the_validation_split(monkeypatch):
-    trainer = _parzen_trainer()
+def _parzen(samples):
+    """The protocol on the digits: bandwidth chosen on train[1000:1200], 100 test images."""
+    return parzen_metrics(samples, _unit("test", 0, 100), _unit("train", 1000, 1200),
+                          sigmas=PARZEN_GRID, batch_size=64)
+
+
+def test_parzen_bandwidth_is_chosen_on_the_validation_split():
     # A "generator" that copies the validation images: the best validation bandwidth is the
     # smallest of the grid (every validation image sits on a kernel centre).
-    _use_samples(monkeypatch, trainer, _unit("train", 1000, 1200))
-    copied = trainer.evaluate()
+    copied = _parzen(_unit("train", 1000, 1200))
     assert copied["parzen_sigma"] == min(PARZEN_GRID)
     table = copied["parzen_validation_log_likelihoods"]
     assert copied["parzen_sigmas"] == list(PARZEN_GRID) and table[0] == max(table)
-    assert copied["parzen_validation_split"] == "train[1000:1200]"
-    assert copied["parzen_validation_examples"] == 200 and copied["parzen_validation_in_train"] == 0
+    assert copied["parzen_validation_examples"] == 200
     assert copied["parzen_samples"] == 200 and copied["parzen_test_examples"] == 100
-    assert copied["parzen_test_split"] == "test"
     # A generator that copies the test images instead: chosen on validation data (which it
     # does not copy), the bandwidth is no longer the smallest, although the smallest would
     # maximise the test likelihood (the selection does not look at the test split).
-    _use_samples(monkeypatch, trainer, _unit("test", 0, 100))
-    on_test = trainer.evaluate()
-    assert on_test["parzen_sigma"] > min(PARZEN_GRID)
+    assert _parzen(_unit("test", 0, 100))["parzen_sigma"] > min(PARZEN_GRID)
 
 
-def test_parzen_metrics_match_an_independent_numpy_computation(monkeypatch):
-    trainer = _parzen_trainer()
+def test_a_gan_evaluation_reports_the_parzen_protocol():
+    """The GAN's evaluation runs the protocol on its own samples and names its splits."""
+    result = _parzen_trainer().evaluate()
+    assert np.isfinite(result["parzen_log_likelihood"]) and result["parzen_sigma"] in PARZEN_GRID
+    assert result["parzen_validation_split"] == "train[1000:1200]"
+    assert result["parzen_validation_examples"] == 200 and result["parzen_validation_in_train"] == 0
+    assert result["parzen_samples"] == 200 and result["parzen_test_examples"] == 100
+    assert result["parzen_test_split"] == "test"
+
+
+def test_parzen_metrics_match_an_independent_numpy_computation():
     rng = np.random.default_rng(0)
     samples = np.clip(_unit("train", 0, 200) + rng.normal(0, 0.1, (200, 8, 8, 1)), 0, 1)
-    _use_samples(monkeypatch, trainer, samples)
-    result = trainer.evaluate()
+    result = _parzen(samples.astype(np.float32))
 
     # float64, direct differences: log p(x) = logsumexp_i(-|x - s_i|^2 / 2 s^2) - log N
     # - (D/2) log(2 pi s^2); sigma by the validation mean; SEM = std (ddof 0) / sqrt(M).
     from scipy import special
 
-    # The centres exactly as evaluate sees them: given in [-1, 1] (float32), mapped back.
-    s = ((2.0 * samples.astype(np.float32) - 1.0 + 1.0) / 2.0).reshape(200, -1).astype(np.float64)
+    s = samples.astype(np.float32).reshape(200, -1).astype(np.float64)
 
     def log_p(x, sigma):
         d2 = ((x[:, None, :] - s[None]) ** 2).sum(-1)

@@ -144,6 +144,26 @@ def load_classifier(
     return FeatureClassifier(trainer, workdir)
 
 
+def load_classifier_for(workdir: str | Path, data, image_shape) -> FeatureClassifier:
+    """The classifier of ``workdir`` for a run on ``data`` (a ``DataConfig``) of images of
+    ``image_shape``: a classifier of the same dataset reads it from the run's ``data_dir`` /
+    ``manual_dir``; one of other images is refused, naming the command that trains the right
+    one."""
+    saved = json.loads((Path(workdir) / "config.json").read_text()).get("data", {}) if (
+        Path(workdir) / "config.json").exists() else {}
+    overrides = []
+    if saved.get("name") == data.name:
+        overrides = [f"data.{k}={getattr(data, k)}" for k in ("data_dir", "manual_dir")
+                     if getattr(data, k)]
+    clf = load_classifier(workdir, overrides=overrides)
+    if clf.image_shape != tuple(image_shape):
+        raise ValueError(
+            f"model.classifier_workdir={str(workdir)!r} holds a classifier of {clf.image_shape} "
+            f"images, but dataset {data.name!r} has {tuple(image_shape)}: train one with "
+            f"genjax train classifier_{data.name}")
+    return clf
+
+
 def _classifier(classifier) -> FeatureClassifier:
     if isinstance(classifier, FeatureClassifier):
         return classifier

@@ -93,6 +93,20 @@ def plot_curves(
     return _save(fig, path)
 
 
+def plot_logged_curves(path, rows, names, *, title: str = "", ylabel: str = "") -> Path | None:
+    """:func:`plot_curves` of the metrics ``names`` from logged rows (``metrics.jsonl``'s dicts
+    with a ``"step"``); a metric with fewer than two points is left out, and with none left
+    nothing is drawn (``None``)."""
+    series = {}
+    for name in names:
+        pts = [(r["step"], r[name]) for r in rows if name in r]
+        if len(pts) >= 2:
+            series[name] = (np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
+    if not series:
+        return None
+    return plot_curves(path, series, title=title, ylabel=ylabel)
+
+
 def plot_density_2d(
     path,
     log_density_fn: Callable,

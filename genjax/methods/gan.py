@@ -61,13 +61,20 @@ import numpy as np
 import optax
 
 from genjax.data import preprocess
+from genjax.data.toy import toy_centers
+from genjax.eval.features import load_classifier_for
 from genjax.eval.images import save_image_grid, save_interpolation_grid
 from genjax.eval.interpolation import interpolate_latents
 from genjax.eval.likelihood import batch_outputs
-from genjax.eval.modes import high_quality_probability, mode_coverage
-from genjax.eval.nearest_neighbor import nearest_neighbor_accuracy
-from genjax.eval.parzen import parzen_log_densities, select_parzen_bandwidth
-from genjax.eval.plots import plot_curves, plot_points_2d
+from genjax.eval.plots import plot_logged_curves, plot_points_2d
+from genjax.eval.sample_metrics import (
+    InceptionReference,
+    classifier_sample_metrics,
+    encoder_nn_accuracy,
+    held_out_count,
+    mode_metrics,
+    parzen_metrics,
+)
 from genjax.losses import (
     gradient_penalty,
     minimax_discriminator_loss,
@@ -106,8 +113,6 @@ from genjax.train.state import ModelState, TrainState, apply_gradients, prefixed
 
 VARIANTS = ("gan", "wgan", "wgan_gp", "bigan")
 TOY_MIXTURES = ("ring", "grid")  # toy datasets with known modes (genjax.data.toy)
-MODE_THRESHOLD_STDS = 3.0  # "high quality": within 3 std of a centre (VEEGAN, PacGAN)
-STRICT_MODE_COUNT = 20  # the stricter "captured" rule: >= 20 high-quality samples
 # Goodfellow et al. (2014)'s bandwidth grid, np.logspace(-1, 0, 10) (pixels in [0, 1]).
 PARZEN_SIGMAS = tuple(float(s) for s in np.logspace(-1.0, 0.0, 10))
 
@@ -294,7 +299,7 @@ class GANMethod(Method):
         if cfg.variant == "wgan":
             self.d_tx = optax.chain(self.d_tx, weight_clipping_transform(cfg.clip_value))
         self._classifier = None
-        self._inception = None  # (network, real features, number of real images), loaded once
+        self._inception = None  # InceptionReference: the real images' features, once
         self._nn_reference = None
         self._parzen_validation = None
 
@@ -550,196 +555,82 @@ class GANMethod(Method):
         if self.data.name not in TOY_MIXTURES:
             return {"mode_coverage": f"skipped: {self.data.name!r} is not a Gaussian mixture "
                                      f"with known modes ({', '.join(TOY_MIXTURES)})"}
-        from genjax.data.toy import toy_centers
+        return mode_metrics(samples, *toy_centers(self.data.name))
 
-        centers, std = toy_centers(self.data.name)
-        cov = mode_coverage(samples, centers, std=std, threshold_stds=MODE_THRESHOLD_STDS)
-        strict = int((cov.counts >= STRICT_MODE_COUNT).sum())
-        return {
-            "modes_captured": cov.modes_captured,
-            f"modes_captured_min{STRICT_MODE_COUNT}": strict,
-            "num_modes": len(centers),
-            "high_quality_fraction": cov.high_quality_fraction,
-            "high_quality_ceiling": high_quality_probability(2, MODE_THRESHOLD_STDS),
-            "mode_samples": len(samples),
-            "mode_threshold_stds": MODE_THRESHOLD_STDS,
-        }
+    def _unit(self, dataset, num: int = 0) -> np.ndarray:
+        """The first ``num`` (0: all) stored images of ``dataset`` as floats in [0, 1]."""
+        images = dataset.images[:num] if num else dataset.images
+        return images.astype(np.float32) / float(2**self.data.num_bits - 1)
 
     def parzen_metrics(self, fake_unit: np.ndarray, dataset) -> dict:
-        """Gaussian Parzen-window log-likelihood of ``dataset`` under ``fake_unit`` samples.
-
-        The protocol of Goodfellow et al. (2014), Sec. 5 and Table 1 (their ``parzen_ll.py``):
-        pixels in [0, 1] (G's tanh output mapped by (x + 1) / 2; data divided by 2^bits - 1);
-        a kernel centred on each of the ``model.metric_samples`` samples; the bandwidth sigma
-        maximizes the mean log-likelihood of ``model.parzen_validation_split`` over
-        ``model.parzen_sigmas``; then the mean over the eval split of ``log p(x)`` in nats and
-        its standard error ``std(log p) / sqrt(M)`` (population std, as in ``parzen_ll.py``).
-        Computed in blocks of ``eval.batch_size`` points (memory ``batch * samples`` floats).
-
-        Args:
-          fake_unit: ``(N, H, W, C)`` generated images in [0, 1].
-          dataset: the eval split (an ``ArrayDataset`` of uint8 images).
-
-        Returns:
-          ``parzen_log_likelihood`` (nats per example), ``parzen_log_likelihood_sem``,
-          ``parzen_sigma``, the grid ``parzen_sigmas`` with its mean validation
-          log-likelihoods ``parzen_validation_log_likelihoods``, and the protocol (sample,
-          validation and test counts and splits); or ``{"parzen": "skipped: <reason>"}``.
-
-        Raises:
-          ValueError: when more than 1 % of the validation images also occur, pixel for pixel,
-            in the training split (the validation split is not held out).
-        """
+        """The Parzen-window log-likelihood of ``dataset`` under ``fake_unit`` samples
+        (:func:`genjax.eval.sample_metrics.parzen_metrics`), the bandwidth chosen on
+        ``model.parzen_validation_split`` over ``model.parzen_sigmas``; or a skip reason."""
         cfg = self.config
-        if not cfg.model.parzen_validation_split:
+        split = cfg.model.parzen_validation_split
+        if not split:
             return {"parzen": "skipped: no held-out validation split to choose the bandwidth on; "
                     "set model.parzen_validation_split (e.g. train[50000:51000] with "
                     "data.train_split=train[:50000])"}
-        validation, shared = self._parzen_validation_set()
-        scale = float(2**self.data.num_bits - 1)
-        flat = lambda a: np.asarray(a, np.float32).reshape(len(a), -1)
-        samples = flat(fake_unit)
-        size = cfg.eval.batch_size
-        sigma, table = select_parzen_bandwidth(
-            samples, flat(validation.images) / scale, cfg.model.parzen_sigmas, batch_size=size
-        )
-        ll = parzen_log_densities(samples, flat(dataset.images) / scale, sigma, batch_size=size)
-        return {
-            "parzen_log_likelihood": float(ll.mean()),
-            "parzen_log_likelihood_sem": float(ll.std() / np.sqrt(len(ll))),
-            "parzen_sigma": sigma,
-            "parzen_sigmas": list(table),
-            "parzen_validation_log_likelihoods": list(table.values()),
-            "parzen_samples": len(samples),
-            "parzen_test_examples": len(ll),
-            "parzen_test_split": cfg.data.eval_split,
-            "parzen_validation_examples": len(validation),
-            "parzen_validation_split": cfg.model.parzen_validation_split,
-            "parzen_validation_in_train": shared,
-        }
-
-    def _parzen_validation_set(self):
-        """The validation split (loaded once) and how many of its images are in train."""
         if self._parzen_validation is None:
-            from genjax.train.loop import load_split
-
-            cfg = self.config
-            split = cfg.model.parzen_validation_split
-            validation = load_split(cfg, split, 0)
+            validation = self.load_split(split)
             if not len(validation):
                 raise ValueError(f"model.parzen_validation_split={split!r} is empty for dataset "
                                  f"{cfg.data.name!r}: name a non-empty held-out slice")
             if tuple(validation.shape) != tuple(self.data.shape):
                 raise ValueError(
                     f"model.parzen_validation_split={split!r} holds {validation.shape} images, "
-                    f"the training data {tuple(self.data.shape)}: name a split of the same dataset"
-                )
-            train = load_split(cfg, cfg.data.train_split, cfg.data.max_train_examples)
-            seen = {row.tobytes() for row in train.images.reshape(len(train), -1)}
-            shared = sum(row.tobytes() in seen for row in validation.images.reshape(
-                len(validation), -1))
-            if shared > 0.01 * len(validation):
-                raise ValueError(
-                    f"model.parzen_validation_split={split!r} is not held out: {shared} of its "
-                    f"{len(validation)} images are in data.train_split={cfg.data.train_split!r}; "
-                    "choose disjoint slices, e.g. train[:50000] and train[50000:51000]"
-                )
+                    f"the training data {tuple(self.data.shape)}: name a split of the same dataset")
+            train = self.load_split(cfg.data.train_split, cfg.data.max_train_examples)
+            shared = held_out_count(train.images, validation.images, split=split,
+                                    train_split=cfg.data.train_split)
             self._parzen_validation = validation, shared
-        return self._parzen_validation
-
-    def classifier(self):
-        """The feature classifier of ``model.classifier_workdir`` (loaded once), or ``None``."""
-        path = self.config.model.classifier_workdir
-        if not path:
-            return None
-        if self._classifier is None:
-            from genjax.eval.features import load_classifier
-
-            clf = load_classifier(path, overrides=self._classifier_overrides(path))
-            if clf.image_shape != tuple(self.data.shape):
-                raise ValueError(
-                    f"model.classifier_workdir={path!r} holds a classifier of {clf.image_shape} "
-                    f"images, but dataset {self.data.name!r} has {tuple(self.data.shape)}: train "
-                    f"one with genjax train classifier_{self.data.name}"
-                )
-            self._classifier = clf
-        return self._classifier
-
-    def _classifier_overrides(self, path) -> list[str]:
-        """Passes this run's data location to a classifier trained on the same dataset."""
-        import json
-
-        saved = json.loads((Path(path) / "config.json").read_text()).get("data", {})
-        if saved.get("name") != self.config.data.name:
-            return []
-        data = self.config.data
-        fields = ("data_dir", "manual_dir")
-        return [f"data.{k}={getattr(data, k)}" for k in fields if getattr(data, k)]
+        validation, shared = self._parzen_validation
+        out = parzen_metrics(fake_unit, self._unit(dataset), self._unit(validation),
+                             sigmas=cfg.model.parzen_sigmas, batch_size=cfg.eval.batch_size)
+        return {**out, "parzen_test_split": cfg.data.eval_split,
+                "parzen_validation_split": split, "parzen_validation_in_train": shared}
 
     def _feature_metrics(self, dataset, fake_unit, sample_labels, key) -> dict:
-        clf = self.classifier()
-        if clf is None:
+        path = self.config.model.classifier_workdir
+        if not path:
             return {"feature_metrics": "skipped: no classifier configured; set "
                     "model.classifier_workdir to the workdir of `genjax train "
                     f"classifier_{self.data.name}` for FD-{self.data.name}-cnn, KD, "
                     "precision/recall" + (" and label accuracy" if self.num_classes else "")}
-        from genjax.eval.features import classifier_accuracy, classifier_metrics
-
-        m = min(len(dataset), self.config.model.metric_samples)
-        real = dataset.images[:m].astype(np.float32) / float(2**self.data.num_bits - 1)
-        out = classifier_metrics(clf, real, fake_unit, key=key)
-        out["reference_split"] = self.config.data.eval_split
-        if self.num_classes:
-            out["label_accuracy"] = classifier_accuracy(clf, fake_unit, np.asarray(sample_labels))
-            out["label_accuracy_samples"] = len(fake_unit)
-        return out
+        if self._classifier is None:
+            self._classifier = load_classifier_for(path, self.config.data, self.data.shape)
+        real = self._unit(dataset, min(len(dataset), self.config.model.metric_samples))
+        out = classifier_sample_metrics(self._classifier, real, fake_unit, key=key,
+                                        labels=sample_labels if self.num_classes else None)
+        return {**out, "reference_split": self.config.data.eval_split}
 
     def _inception_metrics(self, dataset, fake_unit, key) -> dict:
-        """Standard FID / KID (``model.inception_weights``) of the samples vs the eval split.
-
-        The real images' features are computed at the first evaluation and reused; keys are
-        ``fid``, ``kid``, ``kid_std`` and the protocol (``fid_num_real``, ``fid_num_fake``,
-        ``kid_subset_size``, ``kid_num_subsets``, ``inception_sha256``, ...).
-        """
+        """Standard FID / KID (``model.inception_weights``) of the samples vs the eval split."""
         path = self.config.model.inception_weights
         if not path:
             return {"fid": "skipped: set model.inception_weights to the converted FID "
                            "Inception-v3 weights (python -m genjax.eval.inception convert)"}
-        from genjax.eval.inception import inception_metrics_from_features, load_inception_weights
-
         m = min(len(dataset), self.config.model.metric_samples)
-        size = self.config.eval.batch_size
-        if self._inception is None or self._inception[2] != m:
-            network = load_inception_weights(path)
-            real = dataset.images[:m].astype(np.float32) / float(2**self.data.num_bits - 1)
-            self._inception = (network, network.features(real, batch_size=size), m)
-        network, f_real, _ = self._inception
-        f_fake = network.features(np.clip(fake_unit, 0.0, 1.0), batch_size=size)
-        out = inception_metrics_from_features(f_real, f_fake, network, key=key)
-        protocol = {"num_real": "fid_num_real", "num_fake": "fid_num_fake"}
-        out = {protocol.get(k, k): v for k, v in out.items()}
-        out["fid_reference_split"] = self.config.data.eval_split
-        return out
+        if self._inception is None or self._inception.num_real != m:
+            self._inception = InceptionReference(path, self._unit(dataset, m),
+                                                 batch_size=self.config.eval.batch_size)
+        out = self._inception.metrics(fake_unit, key=key)
+        return {**out, "fid_reference_split": self.config.data.eval_split}
 
     def _encoder_nn_accuracy(self, e_params, dataset) -> dict:
         """1-NN accuracy of ``E(x)`` (Euclidean), train split as the labelled reference."""
         if dataset.labels is None:
             return {"nn_accuracy": f"skipped: dataset {dataset.name!r} has no labels"}
         if self._nn_reference is None:
-            from genjax.train.loop import load_split
-
-            cfg = self.config
-            self._nn_reference = load_split(cfg, cfg.data.train_split, cfg.data.max_train_examples)
+            cfg = self.config.data
+            self._nn_reference = self.load_split(cfg.train_split, cfg.max_train_examples)
         ref = self._nn_reference
-
-        def encode(images):
-            return batch_outputs(self._encode_batch, e_params, {"image": images},
-                                 batch_size=self.config.eval.batch_size, static=self.config)
-
-        acc = nearest_neighbor_accuracy(encode(ref.images), ref.labels, encode(dataset.images),
-                                        dataset.labels, k=1)
-        return {"nn_accuracy": acc, "nn_reference_examples": len(ref),
-                "nn_test_examples": len(dataset)}
+        encode = lambda images: batch_outputs(self._encode_batch, e_params, {"image": images},
+                                              batch_size=self.config.eval.batch_size,
+                                              static=self.config)
+        return encoder_nn_accuracy(encode, ref.images, ref.labels, dataset.images,
+                                   dataset.labels)
 
     # -- samples and pictures ------------------------------------------------------------------
     def sample(self, state: TrainState, key, num: int, labels=None) -> np.ndarray:
@@ -751,7 +642,12 @@ class GANMethod(Method):
         """Images: a sample grid and latent interpolation strips z1 -> z2. Points: samples vs
         data. Both: the loss curves so far (``<workdir>/metrics.jsonl``), when there are any."""
         outdir = Path(outdir)
-        paths = self._write_loss_curves(outdir, step)
+        unit = "nats" if self.config.model.variant in ("gan", "bigan") else "critic units"
+        curves = plot_logged_curves(
+            outdir / f"loss_curves_{step:08d}.png", read_metrics(outdir.parent, split="train"),
+            ("discriminator/loss", "generator/loss", "discriminator/wasserstein_estimate"),
+            title=f"{self.config.model.variant} losses", ylabel=f"loss ({unit})")
+        paths = [] if curves is None else [curves]
         if self.is_points:
             return paths + self._write_points(state, outdir, dataset, key, step)
         paths.append(outdir / f"samples_{step:08d}.png")
@@ -770,11 +666,7 @@ class GANMethod(Method):
 
     def _write_points(self, state, outdir, dataset, key, step) -> list[Path]:
         pts = np.asarray(dataset.images[:2000])
-        centers = None
-        if self.data.name in TOY_MIXTURES:
-            from genjax.data.toy import toy_centers
-
-            centers = toy_centers(self.data.name)[0]
+        centers = toy_centers(self.data.name)[0] if self.data.name in TOY_MIXTURES else None
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         pad = 0.25 * (hi - lo)
         path = outdir / f"samples_{step:08d}.png"
@@ -782,20 +674,4 @@ class GANMethod(Method):
                        centers=centers, xlim=(lo[0] - pad[0], hi[0] + pad[0]),
                        ylim=(lo[1] - pad[1], hi[1] + pad[1]),
                        title=f"{self.config.model.variant} samples, step {step}")
-        return [path]
-
-    def _write_loss_curves(self, outdir: Path, step: int) -> list[Path]:
-        rows = read_metrics(outdir.parent, split="train")
-        names = ("discriminator/loss", "generator/loss", "discriminator/wasserstein_estimate")
-        series = {}
-        for name in names:
-            pts = [(r["step"], r[name]) for r in rows if name in r]
-            if len(pts) >= 2:
-                series[name] = (np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
-        if not series:
-            return []
-        unit = "nats" if self.config.model.variant in ("gan", "bigan") else "critic units"
-        path = outdir / f"loss_curves_{step:08d}.png"
-        plot_curves(path, series, title=f"{self.config.model.variant} losses",
-                    ylabel=f"loss ({unit})")
         return [path]

@@ -395,11 +395,9 @@ class _TranslationMethod(Method):
 
     def _eval_split(self):
         if self._eval_images is None:
-            from genjax.train.loop import load_split
-
             cfg = self.config
-            self._eval_images = load_split(cfg, cfg.data.eval_split,
-                                           cfg.eval.max_examples or cfg.data.max_eval_examples)
+            self._eval_images = self.load_split(
+                cfg.data.eval_split, cfg.eval.max_examples or cfg.data.max_eval_examples)
         return self._eval_images
 
 

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from genjax.data import ArrayDataset, BatchIterator, load_dataset
+from genjax.data import ArrayDataset, BatchIterator
 from genjax.train import parallel
 from genjax.train.checkpoint import CheckpointStore, read_meta
 from genjax.train.config import (
@@ -48,7 +48,14 @@ from genjax.train.config import (
     to_dict,
     to_json,
 )
-from genjax.train.method import DataSpec, FitMethod, Method, check_config, get_method
+from genjax.train.method import (
+    DataSpec,
+    FitMethod,
+    Method,
+    check_config,
+    get_method,
+    load_split,
+)
 from genjax.train.metrics import MetricWriter, Progress
 from genjax.train.pipeline import (
     MetricWindow,
@@ -66,20 +73,6 @@ _EVAL_KEY_SALT = 0x6E76  # fixed per run: the same eval binarization/noise at ev
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def load_split(config: Config, split: str, max_examples: int) -> ArrayDataset:
-    """Loads one split as configured, optionally truncated to ``max_examples``."""
-    ds = load_dataset(
-        config.data.name,
-        split,
-        data_dir=config.data.data_dir or None,
-        manual_dir=config.data.manual_dir or None,
-    )
-    if max_examples and max_examples < len(ds):
-        labels = None if ds.labels is None else ds.labels[:max_examples]
-        ds = dataclasses.replace(ds, images=ds.images[:max_examples], labels=labels)
-    return ds
 
 
 def data_spec(ds: ArrayDataset) -> DataSpec:

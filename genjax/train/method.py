@@ -126,6 +126,23 @@ class Method(_ConfigChecks, abc.ABC):
     ) -> list[Path]:
         """Writes this step's PNG pictures (sample grids, ...) into ``outdir``; returns paths."""
 
+    def load_split(self, split: str, max_examples: int = 0):
+        """A split of ``data.name`` as configured (``data_dir``, ``manual_dir``), truncated to
+        ``max_examples`` when it is > 0 (reference sets of evaluation protocols)."""
+        return load_split(self.config, split, max_examples)
+
+
+def load_split(config: Config, split: str, max_examples: int):
+    """Loads one split of ``config.data`` as configured, truncated to ``max_examples`` if > 0."""
+    from genjax.data import load_dataset
+
+    ds = load_dataset(config.data.name, split, data_dir=config.data.data_dir or None,
+                      manual_dir=config.data.manual_dir or None)
+    if max_examples and max_examples < len(ds):
+        labels = None if ds.labels is None else ds.labels[:max_examples]
+        ds = dataclasses.replace(ds, images=ds.images[:max_examples], labels=labels)
+    return ds
+
 
 class FitMethod(_ConfigChecks, abc.ABC):
     """A method fitted by its own algorithm (EM, a closed form) instead of the step loop.
