@@ -131,6 +131,9 @@ def _run(args) -> int:
     trainer = load_trainer(args.workdir, _device_overrides(args))
     step = trainer.current_step
     writer = jax.process_index() == 0  # every process computes; process 0 alone writes
+    if writer:
+        print(f"genjax {args.command}: step {step} of {args.workdir}, {trainer.devices_note}",
+              file=sys.stderr)
     if args.command == "evaluate":
         metrics = {"step": step, **trainer.evaluate()}
         out = Path(args.out) if args.out else Path(args.workdir) / f"eval_{step:08d}.json"
