@@ -113,6 +113,7 @@ def _run(args) -> int:
 
     import jax
 
+    from genjax.eval.images import picture_path
     from genjax.train.loop import NonFiniteError, load_trainer, train_and_evaluate
 
     if args.command == "train":
@@ -136,7 +137,8 @@ def _run(args) -> int:
               file=sys.stderr)
     if args.command == "evaluate":
         metrics = {"step": step, **trainer.evaluate()}
-        out = Path(args.out) if args.out else Path(args.workdir) / f"eval_{step:08d}.json"
+        out = (Path(args.out) if args.out
+               else picture_path(args.workdir, "eval", step, suffix=".json"))
         if writer:
             out.write_text(json.dumps(metrics, indent=2))
             print(json.dumps(metrics, indent=2))
@@ -149,7 +151,7 @@ def _run(args) -> int:
         if args.num < 1:
             raise ValueError(f"--num must be >= 1, got {args.num}")
         images = trainer.sample(jax.random.key(args.seed), args.num)
-        default = Path(args.workdir) / "pictures" / f"sample_cli_{step:08d}.png"
+        default = picture_path(Path(args.workdir) / "pictures", "sample_cli", step)
         out = Path(args.out) if args.out else default
         if not writer:
             return 0

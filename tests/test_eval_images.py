@@ -207,3 +207,14 @@ def test_interpolation_rejects_bad_arguments():
         interpolate_latents(z, np.zeros(4, np.float32), 4)
     with pytest.raises(ValueError, match="z1 must be finite"):
         interpolate_latents(np.array([np.nan, 0, 0]), z, 4)
+
+
+def test_picture_path_names_every_picture_by_kind_and_step(tmp_path):
+    from genjax.eval.images import picture_path
+
+    assert picture_path(tmp_path, "samples", 300) == tmp_path / "samples_00000300.png"
+    assert picture_path(str(tmp_path), "misclassified", 7, suffix=".json").name == (
+        "misclassified_00000007.json")
+    for bad in ("", "a/b"):
+        with pytest.raises(ValueError, match="kind must be a non-empty file-name part"):
+            picture_path(tmp_path, bad, 1)

@@ -11,7 +11,6 @@ returns ``(metrics, fitted_params)`` (PPCA: the closed-form solution).
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from genjax.classical.ppca import (
     principal_directions,
     sample_ppca,
 )
+from genjax.eval.likelihood import bits_per_dim
 
 _DENSITY_PROTOCOL = (
     "mean log-likelihood, nats per example, of the continuous density on the "
@@ -56,7 +56,7 @@ def _check_image_shape(image_shape, d: int):
 def _density_metrics(prefix: str, ll: float, d: int, images: bool) -> dict[str, float]:
     out = {f"{prefix}_log_likelihood_nats": ll}
     if images:
-        out[f"{prefix}_bits_per_dim"] = -ll / (d * math.log(2.0))
+        out[f"{prefix}_bits_per_dim"] = bits_per_dim(-ll, d)
     return out
 
 

@@ -21,6 +21,14 @@ MIN_PNG_WIDTH = 256
 """``save_image_grid`` upscales small grids (e.g. 8x8 digits) to at least this many pixels."""
 
 
+def picture_path(outdir, kind: str, step: int, *, suffix: str = ".png") -> Path:
+    """``<outdir>/<kind>_<step as 8 digits><suffix>``, the name of every picture a run writes:
+    a kind's pictures sort by step, and TensorBoard gets them as one image tag per kind."""
+    if not kind or "/" in kind:
+        raise ValueError(f"kind must be a non-empty file-name part, got {kind!r}")
+    return Path(outdir) / f"{kind}_{int(step):08d}{suffix}"
+
+
 def _as_uint8_images(name: str, images) -> np.ndarray:
     """Validates an image batch and returns it as ``uint8`` ``(B, H, W, C)``."""
     arr = as_numeric(name, images)

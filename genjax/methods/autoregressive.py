@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from pathlib import Path
 from typing import ClassVar
 
@@ -49,9 +48,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.data import preprocess
-from genjax.eval.images import save_image_grid
+from genjax.eval.images import picture_path, save_image_grid
 from genjax.eval.likelihood import bits_per_dim, dataset_means
 from genjax.losses import bernoulli_nll, categorical_nll, discretized_logistic_mixture_nll
+from genjax.losses import bits_per_dim as device_bits_per_dim
 from genjax.models.multiscale_pixelcnn import MultiscalePixelCNN, extract_group, multiscale_groups
 from genjax.models.pixelcnn import GatedPixelCNN, PixelCNN
 from genjax.models.pixelcnnpp import PixelCNNPlusPlus
@@ -344,7 +344,7 @@ class AutoregressiveMethod(Method):
 
         loss, grads = jax.value_and_grad(loss_fn)(model.params)
         model, norms = apply_gradients(model, grads, self.tx)
-        bits = loss / (self.data.num_dims * math.log(2))
+        bits = device_bits_per_dim(loss, self.data.num_dims)
         return state.replace_model("model", model), {"loss": loss, "bits_per_dim": bits, **norms}
 
     def evaluate(self, state: TrainState, dataset, key: jax.Array) -> dict[str, float]:
@@ -451,7 +451,7 @@ class AutoregressiveMethod(Method):
 
     def write_pictures(self, state, outdir: Path, *, dataset, key, step: int) -> list[Path]:
         """A grid of ``eval.num_samples`` samples (conditional: one class per column)."""
-        path = Path(outdir) / f"samples_{step:08d}.png"
+        path = picture_path(outdir, "samples", step)
         images = self.sample(state, key, self.config.eval.num_samples)
         save_image_grid(path, images, nrow=self.num_classes or None)
         return [path]

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.data import BatchIterator, preprocess
-from genjax.eval.images import save_image_grid
+from genjax.eval.images import picture_path, save_image_grid
 from genjax.eval.likelihood import dataset_means
 from genjax.losses import accuracy, correct, softmax_cross_entropy
 from genjax.models.classifier import CNNClassifier
@@ -248,10 +248,10 @@ class ClassifierMethod(Method):
         if not found:
             return []
         outdir = Path(outdir)
-        png = outdir / f"misclassified_{step:08d}.png"
+        png = picture_path(outdir, "misclassified", step)
         pixels = dataset.images[[i for i, _, _ in found]].astype(np.float32)
         save_image_grid(png, pixels / float(2**dataset.num_bits - 1))
-        listing = outdir / f"misclassified_{step:08d}.json"
+        listing = picture_path(outdir, "misclassified", step, suffix=".json")
         rows = [{"index": i, "label": y, "predicted": p} for i, y, p in found]
         listing.write_text(json.dumps(rows, indent=1))
         return [png, listing]

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.data import preprocess
-from genjax.eval.images import save_image_grid, save_interpolation_grid
+from genjax.eval.images import picture_path, save_image_grid, save_interpolation_grid
 from genjax.eval.interpolation import interpolate_latents
 from genjax.eval.likelihood import dataset_means
 from genjax.eval.plots import plot_density_2d, plot_points_2d
@@ -324,13 +324,13 @@ class RealNVPMethod(Method):
             return self._write_toy_pictures(state, outdir, dataset, k_sample, step)
         paths = []
         for t in (1.0, 0.7):
-            paths.append(outdir / f"samples_T{t:.1f}_{step:08d}.png")
+            paths.append(picture_path(outdir, f"samples_T{t:.1f}", step))
             save_image_grid(paths[-1], self.sample(state, k_sample, num, temperature=t))
         n = min(8, len(dataset) - len(dataset) % 2)
         if n >= 2:
             x = self.prepare(k_data, jnp.asarray(dataset.images[:n]))
             rows = [self.interpolate(state, x[a], x[a + 1], 10) for a in range(0, n, 2)]
-            paths.append(outdir / f"interpolation_{step:08d}.png")
+            paths.append(picture_path(outdir, "interpolation", step))
             save_interpolation_grid(paths[-1], rows)
         return paths
 
@@ -340,10 +340,10 @@ class RealNVPMethod(Method):
         pad = 0.15 * (hi - lo)
         xlim, ylim = (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
         variables = state.models["flow"].variables
-        density = outdir / f"density_{step:08d}.png"
+        density = picture_path(outdir, "density", step)
         plot_density_2d(density, lambda p: np.asarray(self._log_density(variables, jnp.asarray(p))),
                         xlim=xlim, ylim=ylim, samples=pts, title=f"Real NVP density, step {step}")
-        samples = outdir / f"samples_{step:08d}.png"
+        samples = picture_path(outdir, "samples", step)
         model = self.sample(state, key, len(pts))
         plot_points_2d(samples, {"data": pts, "model": model}, xlim=xlim, ylim=ylim,
                        title=f"Real NVP samples, step {step}")

@@ -63,7 +63,7 @@ import optax
 from genjax.data import preprocess
 from genjax.data.toy import toy_centers
 from genjax.eval.features import load_classifier_for
-from genjax.eval.images import save_image_grid, save_interpolation_grid
+from genjax.eval.images import picture_path, save_image_grid, save_interpolation_grid
 from genjax.eval.interpolation import interpolate_latents
 from genjax.eval.likelihood import batch_outputs
 from genjax.eval.plots import plot_logged_curves, plot_points_2d
@@ -644,13 +644,13 @@ class GANMethod(Method):
         outdir = Path(outdir)
         unit = "nats" if self.config.model.variant in ("gan", "bigan") else "critic units"
         curves = plot_logged_curves(
-            outdir / f"loss_curves_{step:08d}.png", read_metrics(outdir.parent, split="train"),
+            picture_path(outdir, "loss_curves", step), read_metrics(outdir.parent, split="train"),
             ("discriminator/loss", "generator/loss", "discriminator/wasserstein_estimate"),
             title=f"{self.config.model.variant} losses", ylabel=f"loss ({unit})")
         paths = [] if curves is None else [curves]
         if self.is_points:
             return paths + self._write_points(state, outdir, dataset, key, step)
-        paths.append(outdir / f"samples_{step:08d}.png")
+        paths.append(picture_path(outdir, "samples", step))
         save_image_grid(paths[-1], self.sample(state, key, self.config.eval.num_samples))
         rows = []
         z_ends = jax.random.normal(jax.random.fold_in(key, 1), (8, self.config.model.latent_dim))
@@ -660,7 +660,7 @@ class GANMethod(Method):
             labels = jnp.full((10,), a // 2 % self.num_classes) if self.num_classes else None
             fake, _ = self.generate(g, z, labels, train=False)
             rows.append(np.clip((np.asarray(fake) + 1) / 2, 0.0, 1.0))
-        paths.append(outdir / f"interpolation_{step:08d}.png")
+        paths.append(picture_path(outdir, "interpolation", step))
         save_interpolation_grid(paths[-1], rows)
         return paths
 
@@ -669,7 +669,7 @@ class GANMethod(Method):
         centers = toy_centers(self.data.name)[0] if self.data.name in TOY_MIXTURES else None
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         pad = 0.25 * (hi - lo)
-        path = outdir / f"samples_{step:08d}.png"
+        path = picture_path(outdir, "samples", step)
         plot_points_2d(path, {"data": pts, "model": self.sample(state, key, len(pts))},
                        centers=centers, xlim=(lo[0] - pad[0], hi[0] + pad[0]),
                        ylim=(lo[1] - pad[1], hi[1] + pad[1]),

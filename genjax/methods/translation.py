@@ -99,7 +99,7 @@ import numpy as np
 
 from genjax.data import domains as domain_views
 from genjax.data import load_dataset, preprocess
-from genjax.eval.images import save_interpolation_grid
+from genjax.eval.images import picture_path, save_interpolation_grid
 from genjax.eval.likelihood import batch_outputs
 from genjax.losses import (
     cycle_consistency_loss,
@@ -660,7 +660,7 @@ class CycleGANMethod(_TranslationMethod):
                 translated = np.clip(self._translate(state, direction, src), 0, 1)
                 reconstructed = np.clip(self._translate(state, back, translated), 0, 1)
                 rows += [np.stack(r) for r in zip(src, translated, reconstructed, strict=True)]
-            path = Path(outdir) / f"translation_{step:08d}.png"
+            path = picture_path(outdir, "translation", step)
             save_interpolation_grid(path, rows)
             return [path]
         views, _ = self._paired_views(dataset)
@@ -671,7 +671,7 @@ class CycleGANMethod(_TranslationMethod):
             reconstructed = np.clip(self._translate(state, back, translated), 0, 1)
             rows += [np.stack(r) for r in zip(views[:, a], translated, views[:, b], reconstructed,
                                               strict=True)]
-        path = Path(outdir) / f"translation_{step:08d}.png"
+        path = picture_path(outdir, "translation", step)
         save_interpolation_grid(path, rows)
         return [path]
 
@@ -909,6 +909,6 @@ class StarGANMethod(_TranslationMethod):
         k = self.num_domains
         src = np.stack([views[i, i % k] for i in range(min(GRID_ROWS, len(views)))])
         columns = [src] + [np.clip(self._translate(state, src, t), 0, 1) for t in range(k)]
-        path = Path(outdir) / f"translation_{step:08d}.png"
+        path = picture_path(outdir, "translation", step)
         save_interpolation_grid(path, list(np.stack(columns, axis=1)))
         return [path]

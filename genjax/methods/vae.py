@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.data import preprocess
-from genjax.eval.images import save_image_grid, save_interpolation_grid
+from genjax.eval.images import picture_path, save_image_grid, save_interpolation_grid
 from genjax.eval.interpolation import interpolate_latents
 from genjax.eval.likelihood import bits_per_dim, dataset_means
 from genjax.losses import (
@@ -291,21 +291,21 @@ class VAEMethod(Method):
         outdir = Path(outdir)
         params = state.models["vae"].params
         k_sample, k_data = jax.random.split(key)
-        paths = [outdir / f"samples_{step:08d}.png"]
+        paths = [picture_path(outdir, "samples", step)]
         save_image_grid(paths[0], self.sample(state, k_sample, self.config.eval.num_samples))
         n = min(16, len(dataset))
         x = self.prepare(k_data, jnp.asarray(dataset.images[:n]), train=False)
         mean, _ = self.module.apply({"params": params}, x, method=VAE.encode)
         recon = self._decode_mean(params, mean)
         shown = np.clip(np.asarray((x + 1) / 2 if self._symmetric() else x), 0.0, 1.0)
-        paths.append(outdir / f"reconstructions_{step:08d}.png")
+        paths.append(picture_path(outdir, "reconstructions", step))
         save_image_grid(paths[-1], np.concatenate([shown, recon]), nrow=n)
         rows = []
         for a in range(0, min(n, 8) - 1, 2):
             z = interpolate_latents(mean[a], mean[a + 1], 10)
             rows.append(self._decode_mean(params, z))
         if rows:
-            paths.append(outdir / f"interpolation_{step:08d}.png")
+            paths.append(picture_path(outdir, "interpolation", step))
             save_interpolation_grid(paths[-1], rows)
         return paths
 
