@@ -28,6 +28,9 @@ from genjax.train.loop import Trainer
 
 RTOL = 2e-5  # one float32 computation against another (jit vs eager op order)
 
+# The default suite checks one config per objective; the others (more of the same code paths:
+# the minimax generator loss, batch norm, n_critic 2) run with the slow tests.
+SLOW = {"gan_minimax", "dcgan", "wgan_n_critic_2", "wgan_gp_n_critic_2"}
 CASES = {
     "gan_nonsaturating": GANConfig(variant="gan", hidden=(32,), latent_dim=8),
     "gan_minimax": GANConfig(variant="gan", generator_loss="minimax", hidden=(32,), latent_dim=8),
@@ -63,7 +66,8 @@ def log_sigmoid(v):
     return -jnp.logaddexp(0.0, -v)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in sorted(CASES)])
 def test_gan_step_reports_the_papers_objective(name):
     model = dataclasses.replace(CASES[name], metric_samples=100)
     config = Config(method="gan", model=model,
@@ -132,7 +136,8 @@ def test_gan_step_reports_the_papers_objective(name):
     np.testing.assert_allclose(reported["discriminator/loss"], float(d_loss), rtol=RTOL)
 
 
-@pytest.mark.parametrize("adversarial", ["least_squares", "nonsaturating"])
+@pytest.mark.parametrize("adversarial", ["least_squares",
+                                         pytest.param("nonsaturating", marks=pytest.mark.slow)])
 def test_cyclegan_step_reports_the_papers_objective(adversarial):
     config = load_config("cyclegan_digits", [
         "train.batch_size=8", "model.base_features=4", "model.num_blocks=1",
