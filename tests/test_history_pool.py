@@ -11,13 +11,14 @@ import pytest
 from genjax.train import history_pool
 
 
-def _reference_pool(stored, count, images, key, size, prob, groups=1):
+def _reference_pool(stored, count, images, key, size, prob, groups=1, keys=None):
     """A direct transcription of the reference ImagePool.query loop, run on each group's block
     of the batch, driven by the draws the module docstring fixes (NumPy, one image at a time).
 
-    ``stored``: (groups, size, ...), ``count``: list of ``groups`` ints."""
+    ``stored``: (groups, size, ...), ``count``: list of ``groups`` ints; ``keys``: the rows'
+    keys (default ``split(key, B)``)."""
     stored, count, returned = np.array(stored), list(count), []
-    keys = jax.random.split(key, len(images))
+    keys = jax.random.split(key, len(images)) if keys is None else keys
     per_group = len(images) // groups
     for i, (image, k) in enumerate(zip(images, keys, strict=True)):
         g = i // per_group
@@ -58,7 +59,8 @@ def test_groups_are_independent_pools_of_their_blocks():
     per-row keys: a group sees nothing of the others (so the groups can sit on other devices)."""
     groups, per_group, size = 4, 2, 3
     pool = history_pool.init(size, (3,), groups=groups)
-    singles = [history_pool.init(size, (3,)) for _ in range(groups)]
+    singles = [{"images": np.zeros((1, size, 3), np.float32), "count": [0]}
+               for _ in range(groups)]
     rng = np.random.default_rng(0)
     for step in range(5):
         images = jnp.asarray(rng.normal(size=(groups * per_group, 3)), jnp.float32)
@@ -68,30 +70,12 @@ def test_groups_are_independent_pools_of_their_blocks():
         for g in range(groups):
             rows = slice(g * per_group, (g + 1) * per_group)
             # A one-group pool given the block and, as its keys, the block's row keys.
-            new, out = _one_group_with_row_keys(singles[g], images[rows], keys[rows])
-            singles[g] = new
-            np.testing.assert_array_equal(np.asarray(got[rows]), np.asarray(out))
-            np.testing.assert_array_equal(np.asarray(pool["images"][g]),
-                                          np.asarray(new["images"][0]))
-
-
-def _one_group_with_row_keys(pool, block, row_keys):
-    """A one-group pool visiting ``block`` with the given per-row keys (the draws of the rows)."""
-    stored, count = np.array(pool["images"]), int(pool["count"][0])
-    size, returned = stored.shape[1], []
-    for image, k in zip(np.asarray(block), row_keys, strict=True):
-        k_swap, k_index = jax.random.split(k)
-        if count < size:
-            stored[0, count] = image
-            count += 1
-            returned.append(image)
-        elif float(jax.random.uniform(k_swap)) < 0.5:
-            j = int(jax.random.randint(k_index, (), 0, size))
-            returned.append(stored[0, j].copy())
-            stored[0, j] = image
-        else:
-            returned.append(image)
-    return {"images": stored, "count": np.array([count], np.int32)}, np.stack(returned)
+            stored, count, out = _reference_pool(singles[g]["images"], singles[g]["count"],
+                                                 np.asarray(images[rows]), None, size, 0.5,
+                                                 keys=keys[rows])
+            singles[g] = {"images": stored, "count": count}
+            np.testing.assert_array_equal(np.asarray(got[rows]), out)
+            np.testing.assert_array_equal(np.asarray(pool["images"][g]), stored[0])
 
 
 def test_history_pool_fills_first_then_swaps_in_batch_order():
