@@ -14,7 +14,7 @@ Expected:  measured (seed 0): nn_accuracy 0.950 (285 / 300). For scale: 1-NN on 
            anchor is 97.39 % on permutation-invariant MNIST, see bigan_mnist).
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

@@ -22,7 +22,7 @@ Expected:  measured (seed 0, `--set train.eval_every=5000 --set train.num_steps=
            epochs with weight decay and a learning-rate decay).
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

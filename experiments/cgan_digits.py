@@ -16,7 +16,7 @@ Expected:  measured (seed 0, classifier_digits checkpoint sha256 49f3711c...): l
            recall 0.450. No paper anchor (the cGAN paper reports only a Parzen estimate on MNIST).
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

@@ -26,7 +26,7 @@ Expected:  measured (seed 0, classifier_mnist checkpoint sha256 619d9a86..., ste
            accuracy has no paper anchor.
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

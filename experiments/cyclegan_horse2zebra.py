@@ -29,7 +29,7 @@ Expected:  qualitative only, not measured here: horses striped as zebras and zeb
            aerial photos, not horse2zebra.
 """
 
-from genjax.methods.translation import CycleGANConfig
+from genjax.methods.cyclegan import CycleGANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 DATASET = "tfds:cycle_gan/horse2zebra"

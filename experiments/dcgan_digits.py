@@ -21,7 +21,7 @@ Expected:  measured (seed 0, classifier_digits checkpoint sha256 49f3711c...): F
            no sample-quality number for digits.
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

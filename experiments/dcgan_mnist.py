@@ -18,7 +18,7 @@ Expected:  not measured here. No paper number for this protocol: Radford et al. 
            FD-mnist-cnn (train vs test images, 2-epoch classifier): 1.03 (classifier_mnist header).
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

@@ -15,11 +15,12 @@ Protocol:  MNIST train[:50000] for training (as the released mnist.yaml), pixels
            (pylearn2's include probabilities 0.8 / 0.5). Not as the paper: Adam 2e-4, b1 0.5,
            batch 100 and the non-saturating G loss (the paper's Sec. 3 advice) instead of SGD
            (lr 0.1, momentum 0.5 -> 0.7, batch 100), and no max-norm constraint on D's columns.
-           Evaluation (GANMethod.parzen_metrics, the released parzen_ll.py): 10,000 samples
-           mapped to [0, 1] as Gaussian kernel centres; sigma from np.logspace(-1, 0, 10)
-           maximizing the mean log-likelihood of train[50000:51000] (the first 1,000 of the
-           held-out train[50000:60000], parzen_ll.py's default limit_size); reported: mean
-           log p(x) over the 10,000 test images in nats, +- std / sqrt(10,000).
+           Evaluation (genjax.eval.sample_protocols, the Parzen protocol of the released
+           parzen_ll.py): 10,000 samples mapped to [0, 1] as Gaussian kernel centres; sigma
+           from np.logspace(-1, 0, 10) maximizing the mean log-likelihood of train[50000:51000]
+           (the first 1,000 of the held-out train[50000:60000], parzen_ll.py's default
+           limit_size); reported: mean log p(x) over the 10,000 test images in nats,
+           +- std / sqrt(10,000).
 Expected:  measured (seed 0, `--set train.num_steps=30000 --set train.eval_every=3000`; the
            learning rate is constant, so these are this config's first 30,000 steps): Parzen
            150.8 +- 1.4 nats (sigma 0.215) at step 30,000, still rising: -24.6 / 6.3 / 69.5 /
@@ -34,7 +35,7 @@ Expected:  measured (seed 0, `--set train.num_steps=30000 --set train.eval_every
            state its training length (the released mnist.yaml has no termination criterion).
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

@@ -19,7 +19,7 @@ Expected:  measured: ring 8 of 8 modes captured (5 with >= 20 samples), high-qua
            on these mixtures while mode-covering methods capture all of them.
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

@@ -15,7 +15,7 @@ Expected:  not measured here. Anchor (qualitative): the critic's Wasserstein est
            claim is checked on digits by experiments/wgan_vs_gan.py.
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

@@ -29,7 +29,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 BATCH = 64  # real images per critic update

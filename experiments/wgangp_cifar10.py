@@ -17,7 +17,7 @@ Expected:  not measured here. Anchor: Inception score 7.86 +- 0.07 for unsupervi
            genjax computes no Inception score and no Inception FID (no Inception weights).
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

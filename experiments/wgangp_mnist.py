@@ -14,7 +14,7 @@ Expected:  not measured here. No MNIST number in the paper (its MNIST result is 
            samples in the appendix); its quantitative anchor is CIFAR-10, see wgangp_cifar10.
 """
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, OptimConfig, TrainConfig
 
 

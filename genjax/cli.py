@@ -126,17 +126,15 @@ def _run(args) -> int:
         print(json.dumps(summary, indent=2))
         return 130 if summary["status"] == "interrupted" else 0
 
-    fitted = _fit_method(args.workdir, args.overrides)
-    if fitted is not None:
-        return _run_fit_method(args, fitted)
-    trainer = load_trainer(args.workdir, _device_overrides(args))
-    step = trainer.current_step
+    # One path for every method: a step-trained run and a fitted one restore alike.
+    run = load_trainer(args.workdir, _device_overrides(args))
+    step = run.current_step
     writer = jax.process_index() == 0  # every process computes; process 0 alone writes
     if writer:
-        print(f"genjax {args.command}: step {step} of {args.workdir}, {trainer.devices_note}",
+        print(f"genjax {args.command}: step {step} of {args.workdir}, {run.devices_note}",
               file=sys.stderr)
     if args.command == "evaluate":
-        metrics = {"step": step, **trainer.evaluate()}
+        metrics = {"step": step, **run.evaluate()}
         out = (Path(args.out) if args.out
                else picture_path(args.workdir, "eval", step, suffix=".json"))
         if writer:
@@ -150,7 +148,7 @@ def _run(args) -> int:
 
         if args.num < 1:
             raise ValueError(f"--num must be >= 1, got {args.num}")
-        images = trainer.sample(jax.random.key(args.seed), args.num)
+        images = run.sample(jax.random.key(args.seed), args.num)
         default = picture_path(Path(args.workdir) / "pictures", "sample_cli", step)
         out = Path(args.out) if args.out else default
         if not writer:
@@ -173,49 +171,6 @@ def _device_overrides(args) -> list[str]:
     """``--set`` overrides with ``--devices N`` as ``train.num_devices=N``."""
     extra = [] if args.devices is None else [f"train.num_devices={args.devices}"]
     return [*args.overrides, *extra]
-
-
-def _fit_method(workdir: str, overrides: list[str]):
-    """The FitMethod (EM / closed form) a workdir was made by, or None for step-trained ones."""
-    from genjax.train.config import apply_overrides, config_from_dict
-    from genjax.train.method import FitMethod, get_method
-
-    path = Path(workdir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: is {workdir} a genjax workdir?")
-    saved = json.loads(path.read_text())
-    cls = get_method(saved["method"])
-    if not issubclass(cls, FitMethod):
-        return None
-    return cls(apply_overrides(config_from_dict(saved, cls.model_config), overrides))
-
-
-def _run_fit_method(args, method) -> int:
-    import jax
-
-    if args.command == "evaluate":
-        metrics = method.evaluate(Path(args.workdir))
-        out = Path(args.out) if args.out else Path(args.workdir) / "eval.json"
-        out.write_text(json.dumps(metrics, indent=2))
-        print(json.dumps(metrics, indent=2))
-        return 0
-    if args.num < 1:
-        raise ValueError(f"--num must be >= 1, got {args.num}")
-    samples = method.sample(Path(args.workdir), jax.random.key(args.seed), args.num)
-    if args.npy:
-        import numpy as np
-
-        np.save(args.npy, samples)
-    if samples.ndim == 4:
-        from genjax.eval.images import save_image_grid
-
-        out = Path(args.out) if args.out else Path(args.workdir) / "pictures" / "sample_cli.png"
-        save_image_grid(out, samples)
-        print(f"wrote {args.num} samples to {out}")
-    else:
-        print(f"drew {args.num} samples of dimension {samples.shape[-1]}"
-              + (f", saved to {args.npy}" if args.npy else " (use --npy to save them)"))
-    return 0
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def bench_json(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow  # the benchmark command runs (about 1 min)
 def test_command_writes_the_environment(bench_json):
     meta = bench_json["meta"]
     for key in ("date", "command", "platform", "device_kind", "cpu", "cpu_count", "elapsed_s"):
@@ -67,6 +68,7 @@ def test_command_writes_the_environment(bench_json):
         assert _positive(peak["flops_per_s"]) and peak["n"] >= 256
 
 
+@pytest.mark.slow  # the benchmark command runs (about 1 min)
 def test_command_rows_hold_positive_finite_numbers(bench_json):
     rows = {(r["config"], r["dtype"]): r for r in bench_json["rows"]}
     assert set(rows) == {(c, d) for c in ("vae_digits", "vae_binarized_mnist")
@@ -104,6 +106,7 @@ def test_command_rows_hold_positive_finite_numbers(bench_json):
             assert twin["status"] == "skipped" and "torch" in twin["reason"]
 
 
+@pytest.mark.slow  # the benchmark command runs (about 1 min)
 def test_command_reports_missing_data_as_a_row(bench_json):
     for r in bench_json["rows"]:
         if r["config"] == "vae_binarized_mnist":

@@ -145,6 +145,7 @@ def _results(workdir: Path) -> dict:
     return json.loads((workdir / "results.json").read_text())["eval"]
 
 
+@pytest.mark.slow  # two processes train twice (about 1 min)
 def test_two_processes_equal_one_process_from_an_unprepared_shared_data_folder(tmp_path):
     """2 processes x 1 device give one process's numbers; both start on an unprepared data
     folder (one prepares, the other waits); only process 0 writes the run's files."""
@@ -245,11 +246,21 @@ def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path):
 ])
 def test_two_processes_equal_one_process_of_two_devices_for_gan_and_translation(
         tmp_path, config, overrides):
-    """A GAN (samples, pictures) and CycleGAN (translations, its in-memory classifiers, trained
-    over both processes) evaluated by 2 processes x 1 device: every number equals 1 process x 2
-    devices (the same programs, the same partitioning). (Against 1 device, 20 GAN steps drift
-    apart by float reduction order, as the first-step test above allows.)"""
+    """A GAN (samples, pictures) and CycleGAN (translations, and label accuracy by a digit
+    classifier run restored in both processes) evaluated by 2 processes x 1 device: every
+    number equals 1 process x 2 devices (the same programs, the same partitioning). (Against 1
+    device, 20 GAN steps drift apart by float reduction order, as the first-step test above
+    allows.)"""
     overrides = TINY[:5] + overrides + ["data.data_dir=" + str(tmp_path / "data")]
+    if config.startswith("cyclegan"):  # the evaluation classifier: an earlier run
+        classifier = str(tmp_path / "classifier")
+        code, _, err = _finish(_genjax(
+            "train", "classifier_digits_domains", "--workdir", classifier, *_sets([
+                "model.conv_features=4", "model.dense=16", "train.num_steps=20",
+                "train.batch_size=50", "train.progress=false", "eval.max_examples=100",
+                "data.data_dir=" + str(tmp_path / "data")])), timeout=400)
+        assert code == 0, err[-3000:]
+        overrides.append(f"model.classifier_workdir={classifier}")
     code, _, err = _finish(_genjax("train", config, "--workdir", str(tmp_path / "one"),
                                    *_sets(overrides), env=_env(2)), timeout=400)
     assert code == 0, err[-3000:]
@@ -263,6 +274,8 @@ def test_two_processes_equal_one_process_of_two_devices_for_gan_and_translation(
     assert two.keys() == one.keys()
     numbers = [k for k, v in one.items() if isinstance(v, float)]
     assert len(numbers) >= 2
+    if config.startswith("cyclegan"):
+        assert "label_accuracy_original_to_thick" in numbers
     assert {k: two[k] for k in numbers} == {k: one[k] for k in numbers}
     assert sorted(p.name for p in (tmp_path / "two" / "pictures").iterdir()) == sorted(
         p.name for p in (tmp_path / "one" / "pictures").iterdir())

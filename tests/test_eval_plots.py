@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from genjax.eval import plot_curves, plot_density_2d, plot_points_2d, ring_of_gaussians
+from genjax.eval.plots import plot_gaussian_ellipses, plot_image_panels
 
 
 def _assert_png(path):
@@ -91,3 +92,49 @@ def test_plot_points_2d_overlays_sets_and_centres(tmp_path):
     _assert_png(plot_points_2d(tmp_path / "f" / "one.png", rng.normal(size=(20, 2))))
     with pytest.raises(ValueError, match=r"points must have shape \(n, 2\)"):
         plot_points_2d(tmp_path / "x.png", rng.normal(size=(20, 3)))
+
+
+def test_plot_gaussian_ellipses(tmp_path):
+    rng = np.random.default_rng(2)
+    means = np.array([[-2.0, 0.0], [2.0, 1.0]])
+    covariances = np.array([[[1.0, 0.5], [0.5, 1.0]], [[0.3, 0.0], [0.0, 2.0]]])
+    points = np.concatenate([rng.multivariate_normal(m, c, 50) for m, c in zip(
+        means, covariances, strict=True)])
+    path = plot_gaussian_ellipses(tmp_path / "g" / "ellipses.png", points, means=means,
+                                  covariances=covariances, weights=[0.3, 0.7], title="GMM")
+    _assert_png(path)
+    labels = np.repeat([0, 1], 50)
+    _assert_png(plot_gaussian_ellipses(tmp_path / "h" / "labelled.png", points, means=means,
+                                       covariances=covariances, weights=[0.3, 0.7],
+                                       labels=labels))
+    with pytest.raises(ValueError, match=r"covariances must have shape \(2, 2, 2\)"):
+        plot_gaussian_ellipses(tmp_path / "x.png", points, means=means,
+                               covariances=covariances[:1], weights=[0.3, 0.7])
+    with pytest.raises(ValueError, match="positive definite"):
+        plot_gaussian_ellipses(tmp_path / "x.png", points, means=means,
+                               covariances=-covariances, weights=[0.3, 0.7])
+    with pytest.raises(ValueError, match=r"points must have shape \(n, 2\)"):
+        plot_gaussian_ellipses(tmp_path / "x.png", np.zeros((5, 3)), means=means,
+                               covariances=covariances, weights=[0.3, 0.7])
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_image_panels(tmp_path):
+    rng = np.random.default_rng(3)
+    grey = plot_image_panels(tmp_path / "a" / "grey.png", rng.uniform(size=(12, 64)),
+                             image_shape=(8, 8, 1), titles=[f"{i}" for i in range(12)],
+                             title="twelve")
+    _assert_png(grey)
+    with Image.open(grey) as picture:  # 10 panels a row: two rows
+        assert picture.size[0] > picture.size[1]
+    _assert_png(plot_image_panels(tmp_path / "b" / "signed.png", rng.normal(size=(3, 64)),
+                                  image_shape=(8, 8), signed=True))
+    _assert_png(plot_image_panels(tmp_path / "c" / "rgb.png", rng.uniform(size=(4, 8 * 8 * 3)),
+                                  image_shape=(8, 8, 3), ncols=2))
+    with pytest.raises(ValueError, match=r"images must have shape \(n, 9\)"):
+        plot_image_panels(tmp_path / "x.png", np.zeros((2, 10)), image_shape=(3, 3))
+    with pytest.raises(ValueError, match="titles must have 2 entries"):
+        plot_image_panels(tmp_path / "x.png", np.zeros((2, 9)), image_shape=(3, 3), titles=["a"])
+    with pytest.raises(ValueError, match="image_shape"):
+        plot_image_panels(tmp_path / "x.png", np.zeros((2, 18)), image_shape=(3, 3, 2))
+    assert not (tmp_path / "x.png").exists()

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, TrainConfig
 from genjax.train.loop import Trainer
 

@@ -11,7 +11,8 @@ import pytest
 from genjax.eval.features import load_classifier_for
 from genjax.eval.sample_metrics import InceptionReference, parzen_metrics
 from genjax.experiments import available_configs, load_config
-from genjax.methods.gan import GANConfig, GANMethod
+from genjax.methods.gan import GANMethod
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import (
     Config,
     ConfigValueError,
@@ -94,9 +95,10 @@ def test_conditional_gan_reports_classifier_metrics_and_label_accuracy(tiny_clas
     writer.close()
     result = trainer.evaluate()
     assert result["classifier"] == "digits-cnn" and len(result["classifier_sha256"]) == 64
-    assert result["fd_digits-cnn"] >= 0 and np.isfinite(result["kd_digits-cnn_mean"])
+    assert result["fd_digits-cnn"] >= 0 and np.isfinite(result["kd_digits-cnn"])
     assert 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1
-    assert result["num_fake"] == 60 and result["num_real"] == 60  # min(test split, samples)
+    # min(test split, samples)
+    assert result["fd_digits-cnn_num_fake"] == 60 and result["fd_digits-cnn_num_real"] == 60
     assert result["reference_split"] == "test"
     assert 0 <= result["label_accuracy"] <= 1 and result["label_accuracy_samples"] == 60
     # Loss curves come from <workdir>/metrics.jsonl, next to the pictures folder.
@@ -158,7 +160,7 @@ def test_image_gan_reports_standard_fid_with_user_weights(tmp_path):
     assert np.isfinite(result["fid"]) and result["fid_num_real"] == 6
     assert result["inception_sha256"] == network.sha256
     assert result["fid_reference_split"] == "test"
-    assert trainer.method._inception.num_real == 6  # the real features are kept for the next eval
+    assert trainer.method.sample_evaluation.inception.num_real == 6  # kept for the next eval
 
 
 def test_fid_is_skipped_with_the_reason_or_refused_for_a_missing_file(tmp_path):

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from genjax.eval.features import FeatureNetwork, feature_distances
 from genjax.eval.frechet import frechet_distance_from_features
 from genjax.eval.inception import (
     FEATURE_DIM,
@@ -108,6 +109,13 @@ def test_features_match_the_torch_reference(network, fixture, image):
     features = network.features(x, batch_size=2)
     assert features.shape == (2, FEATURE_DIM) and features.dtype == np.float64
     np.testing.assert_array_equal(features, acts["pool3"])
+
+
+def test_network_is_a_feature_network(network, fixture):
+    """The interface FD / KD are computed through (genjax.eval.features.FeatureNetwork)."""
+    assert isinstance(network, FeatureNetwork)
+    assert network.name == "inception-v3-fid" and network.sha256 == file_sha256(network.path)
+    assert network.features(fixture["images/grey_28"], batch_size=2).shape == (2, FEATURE_DIM)
 
 
 def test_tolerance_is_tight(network, fixture):
@@ -229,6 +237,7 @@ def test_identical_sets_give_zero_fid(network, fixture):
     x = fixture["images/colour_32"]
     out = inception_metrics(x, x, network.path, kid=False, batch_size=2)
     assert "kid" not in out and out["inception_sha256"] == network.sha256
+    assert (out["fid_num_real"], out["fid_num_fake"]) == (2, 2)
     scale = np.trace(np.cov(network.features(x, batch_size=2).T))
     assert abs(out["fid"]) <= 1e-9 * scale
 
@@ -242,10 +251,14 @@ def test_metrics_equal_the_distances_on_the_features(network, fixture):
     assert out["fid"] > 1.0
     kd = kernel_inception_distance(f_real, f_fake, key=3, num_subsets=5, subset_size=2)
     assert (out["kid"], out["kid_std"]) == pytest.approx((kd.mean, kd.std), rel=1e-6)
-    assert (out["num_real"], out["num_fake"], out["kid_subset_size"], out["kid_num_subsets"]) == (
-        2, 2, 2, 5)
+    assert (out["fid_num_real"], out["fid_num_fake"], out["kid_subset_size"],
+            out["kid_num_subsets"]) == (2, 2, 2, 5)
     assert out["inception"] == "inception-v3-fid" and out["inception_sha256"] == network.sha256
     assert out["inception_source_sha256"] == "ab" * 32
+    assert out == {**feature_distances(f_real, f_fake, fd="fid", kd="kid", key=3, num_subsets=5,
+                                       subset_size=1000),
+                   "inception": network.name, "inception_sha256": network.sha256,
+                   "inception_source_sha256": network.source_sha256}
     with pytest.raises(ValueError, match="key must be"):
         inception_metrics_from_features(f_real, f_fake, network)
     with pytest.raises(ValueError, match=r"\(N, 2048\)"):

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from genjax.experiments import load_config
-from genjax.methods.gan import GANConfig
+from genjax.methods.gan_config import GANConfig
 from genjax.train.config import Config, DataConfig, EvalConfig, TrainConfig
 from genjax.train.loop import Trainer
 

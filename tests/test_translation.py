@@ -1,7 +1,12 @@
-"""CycleGAN and StarGAN methods: a few real steps on tiny digits domains, evaluation, errors."""
+"""CycleGAN and StarGAN methods: a few real steps on tiny digits domains, evaluation, errors.
+
+The protocols themselves (pixel L1, cycle L1, label and domain accuracy, the per-pair table) are
+tested on plain arrays in tests/test_translation_metrics.py; here the methods run them."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 
 import jax
@@ -9,21 +14,54 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import genjax.methods.translation  # registers cyclegan and stargan
+import genjax.methods.cyclegan
+import genjax.methods.translation
 from genjax.data import ArrayDataset, load_dataset
 from genjax.data.domains import to_domain
 from genjax.experiments import load_config
-from genjax.methods.translation import CycleGANMethod, StarGANMethod
+from genjax.methods.cyclegan import CycleGANMethod
+from genjax.methods.stargan import StarGANMethod
 from genjax.train.config import ConfigValueError
-from genjax.train.loop import Trainer
+from genjax.train.loop import Trainer, train_and_evaluate
 from genjax.train.method import DataSpec
 
 TINY = [  # few convolutions: XLA's compile time of each conv dominates these tests on CPU
     "model.base_features=4", "model.num_blocks=0", "model.num_downsamples=0",
-    "model.discriminator_features=4", "model.classifier_steps=2",
+    "model.discriminator_features=4",
     "train.progress=false", "eval.batch_size=16", "eval.max_examples=16",
 ]
 DIGITS = DataSpec(shape=(8, 8, 1), num_bits=8, num_classes=10, name="digits")
+DIGIT_COMMAND = "`genjax train classifier_digits_domains --workdir W`"
+DOMAIN_COMMAND = "`genjax train classifier_digits_domains_by_domain --workdir W`"
+
+
+def _tiny_classifier(tmp_path_factory, name: str) -> str:
+    """A short ``name`` run (a tiny CNN: its weights only need to classify something)."""
+    workdir = tmp_path_factory.mktemp(name)
+    train_and_evaluate(load_config(name, [
+        "model.conv_features=4", "model.dense=16", "train.num_steps=30", "train.batch_size=50",
+        "train.progress=false", "train.eval_every=1000", "train.checkpoint_every=30",
+        "eval.max_examples=100"]), workdir)
+    return str(workdir)
+
+
+@pytest.fixture(scope="module")
+def digit_classifier(tmp_path_factory) -> str:
+    """The workdir of a short classifier_digits_domains run (digit labels of every view)."""
+    return _tiny_classifier(tmp_path_factory, "classifier_digits_domains")
+
+
+@pytest.fixture(scope="module")
+def domain_classifier(tmp_path_factory) -> str:
+    """The workdir of a short classifier_digits_domains_by_domain run (domain labels)."""
+    return _tiny_classifier(tmp_path_factory, "classifier_digits_domains_by_domain")
+
+
+def _with_classifiers(trainer: Trainer, **workdirs):
+    """The trainer's method rebuilt with ``model.<field>=<workdir>`` (classifiers restored)."""
+    config = dataclasses.replace(trainer.config,
+                                 model=dataclasses.replace(trainer.config.model, **workdirs))
+    return type(trainer.method)(config, trainer.method.data)
 
 
 def _finite(metrics):
@@ -72,11 +110,30 @@ def test_cyclegan_steps(cyclegan):
         assert name in metrics
 
 
-@pytest.mark.slow  # trains the in-memory digit classifier (mostly XLA compile time)
-def test_cyclegan_evaluation_pictures_and_samples(cyclegan, tmp_path):
+def test_cyclegan_without_a_classifier_reports_label_accuracy_skipped(cyclegan):
     trainer = cyclegan[0]
     results = trainer.evaluate()
     _finite(results)
+    reason = results["label_accuracy"]
+    assert reason.startswith("skipped: no digit classifier (model.classifier_workdir is empty)")
+    assert reason.endswith(f"{DIGIT_COMMAND}, then --set model.classifier_workdir=W")
+    assert not [k for k in results if k.startswith("label_accuracy_") or "classifier" in k]
+    assert {"pixel_l1_original_to_inverted", "cycle_l1_inverted"} <= set(results)
+    # A run on part of the train split names the classifier run that matches it (all views).
+    method = CycleGANMethod(load_config("cyclegan_digits", TINY + [
+        "data.max_train_examples=10", "data.train_split=train[:50%]"]), DIGITS)
+    assert method.classifiers["digit"].endswith(
+        "`genjax train classifier_digits_domains --workdir W --set data.train_split=train[:50%]"
+        " --set data.max_train_examples=40`, then --set model.classifier_workdir=W")
+
+
+@pytest.mark.slow  # restores the digit classifier and compiles its evaluation
+def test_cyclegan_evaluation_pictures_and_samples(cyclegan, digit_classifier, tmp_path):
+    trainer = cyclegan[0]
+    method = _with_classifiers(trainer, classifier_workdir=digit_classifier)
+    results = method.evaluate(trainer.eval_state(), trainer.eval_data, trainer.eval_key())
+    _finite(results)
+    assert results["digit_classifier"] == digit_classifier
     assert results["num_examples"] == 16
     for direction in ("original_to_inverted", "inverted_to_original"):
         for key in (f"pixel_l1_{direction}", f"pixel_l1_{direction}_identity_baseline",
@@ -108,10 +165,27 @@ def test_stargan_steps(stargan):
     assert set(trainer.state.models) == {"generator", "discriminator"}
 
 
-@pytest.mark.slow  # trains the in-memory digit and domain classifiers
-def test_stargan_evaluation_pictures_and_samples(stargan, tmp_path):
+def test_stargan_without_classifiers_reports_label_and_domain_accuracy_skipped(stargan):
     trainer = stargan[0]
     results = trainer.evaluate()
+    _finite(results)
+    assert results["label_accuracy"].endswith(
+        f"{DIGIT_COMMAND}, then --set model.classifier_workdir=W")
+    assert results["domain_accuracy"].startswith(
+        "skipped: no domain classifier (model.domain_classifier_workdir is empty)")
+    assert results["domain_accuracy"].endswith(
+        f"{DOMAIN_COMMAND}, then --set model.domain_classifier_workdir=W")
+    assert results["num_domain_pairs"] == 6 and 0 <= results["pixel_l1_without_rot90"] <= 1
+    assert not [k for k in results if k.startswith(("label_accuracy_", "domain_accuracy_"))]
+
+
+@pytest.mark.slow  # restores the digit and domain classifiers and compiles their evaluation
+def test_stargan_evaluation_pictures_and_samples(stargan, digit_classifier, domain_classifier,
+                                                 tmp_path):
+    trainer = stargan[0]
+    method = _with_classifiers(trainer, classifier_workdir=digit_classifier,
+                               domain_classifier_workdir=domain_classifier)
+    results = method.evaluate(trainer.eval_state(), trainer.eval_data, trainer.eval_key())
     _finite(results)
     assert results["num_domain_pairs"] == 6 and results["num_domain_pairs_without_rot90"] == 2
     for key in ("pixel_l1", "pixel_l1_identity_baseline", "cycle_l1", "domain_accuracy",
@@ -131,7 +205,8 @@ def test_stargan_evaluation_pictures_and_samples(stargan, tmp_path):
                      results[f"{metric}_inverted_to_original"]]), rtol=1e-6)
     assert "label_accuracy_original_to_inverted_ground_truth" in results
     assert "pixel_l1_original_to_inverted_identity_baseline" in results
-    assert {"digit_classifier", "domain_classifier"} <= set(results)
+    assert results["digit_classifier"] == digit_classifier
+    assert results["domain_classifier"] == domain_classifier
     paths = trainer.write_pictures(tmp_path)
     assert paths[0].name == "translation_00000002.png" and paths[0].stat().st_size
     assert trainer.method.sample(trainer.state, jax.random.key(1), 4).shape == (4, 8, 8, 1)
@@ -216,9 +291,9 @@ def test_stargan_keeps_the_content_it_inverts():
     trainer = Trainer(config, None)
     trainer.train(config.train.num_steps)
     method = trainer.method
-    views, _ = method._paired_views(trainer.eval_data)
+    views, _ = method.paired_views(trainer.eval_data)
     for source, target in ((0, 1), (1, 0)):
-        translated = method._translate(trainer.state, views[:, source], target)
+        translated = method.translate(trainer.state, views[:, source], target)
         assert _nearest_truth_accuracy(translated, views[:, target]) >= 0.5, (source, target)
 
 
@@ -239,13 +314,65 @@ def test_stargan_keeps_the_content_it_inverts():
         ("stargan_digits", ["model.n_critic=3"], "multiple of model.n_critic=3"),
         ("stargan_digits", ["model.domains=original"], "at least 2 distinct domains"),
         ("stargan_digits", ["model.lambda_gp=-10"], "model.lambda_gp=-10.0; expected a finite"),
-        ("stargan_digits", ["model.classifier_steps=0"], "model.classifier_steps=0; expected an"),
+        ("stargan_digits", ["model.generator_outer_kernel=4"],
+         "model.generator_outer_kernel=4; expected an odd integer"),
     ],
 )
 def test_bad_config_raises_a_clear_error(config_name, overrides, message):
     """Refused when the config is loaded, before any data is read (one line, the key named)."""
     with pytest.raises(ConfigValueError, match=re.escape(message)):
         load_config(config_name, TINY + overrides)
+
+
+# -- the evaluation classifiers: earlier runs, checked when the method is built ----------------
+def test_a_missing_classifier_workdir_is_refused_before_training(tmp_path):
+    missing = tmp_path / "no_run"
+    config = load_config("cyclegan_digits", TINY + [f"model.classifier_workdir={missing}"])
+    with pytest.raises(ValueError) as info:
+        Trainer(config, None)  # while the trainer is built: before the first step
+    message = str(info.value)
+    assert message.startswith(f"model.classifier_workdir='{missing}' is not a usable digit "
+                              "classifier run")
+    assert message.endswith(f"train one with {DIGIT_COMMAND}, then --set "
+                            "model.classifier_workdir=W")
+
+
+def test_a_workdir_of_another_method_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"method": "vae"}))
+    config = load_config("stargan_digits", TINY + [f"model.domain_classifier_workdir={tmp_path}"])
+    with pytest.raises(ValueError, match=re.escape(
+            f"model.domain_classifier_workdir='{tmp_path}' is not a usable domain classifier "
+            "run")) as info:
+        StarGANMethod(config, DIGITS)
+    assert "holds a 'vae' run" in str(info.value) and DOMAIN_COMMAND in str(info.value)
+
+
+def test_a_classifier_of_other_images_is_refused(monkeypatch, tmp_path):
+    class Mnist:  # what load_classifier returns for a classifier_mnist_domains run
+        image_shape, num_classes, workdir = (28, 28, 1), 10, tmp_path
+
+    monkeypatch.setattr(genjax.methods.translation, "load_classifier",
+                        lambda path: Mnist())
+    config = load_config("cyclegan_digits", TINY + [f"model.classifier_workdir={tmp_path}"])
+    with pytest.raises(ValueError, match=re.escape(
+            f"model.classifier_workdir='{tmp_path}': the classifier there takes (28, 28, 1) "
+            f"images, data.name='digits' has (8, 8, 1); train the digit classifier with "
+            f"{DIGIT_COMMAND}")):
+        CycleGANMethod(config, DIGITS)
+
+
+@pytest.mark.slow  # trains the two short classifier runs
+def test_a_classifier_of_the_other_labels_is_refused(digit_classifier, domain_classifier):
+    config = load_config("stargan_digits", TINY + [f"model.classifier_workdir={domain_classifier}",
+                                                   "model.domain_classifier_workdir="])
+    with pytest.raises(ValueError, match="has 4 classes, the digit labels 10; train the digit "
+                                         "classifier with"):
+        StarGANMethod(config, DIGITS)
+    config = load_config("stargan_digits", TINY + [
+        f"model.domain_classifier_workdir={digit_classifier}"])
+    with pytest.raises(ValueError, match="has 10 classes, the domain labels 4; train the domain "
+                                         "classifier with"):
+        StarGANMethod(config, DIGITS)
 
 
 def test_points_are_refused():
@@ -361,8 +488,8 @@ def test_cyclegan_two_splits_evaluation_pictures_and_samples(cyclegan_two_splits
 
 
 def _register(monkeypatch, name: str, images: np.ndarray) -> None:
-    """Makes ``load_dataset(name, split)`` in the translation module return ``images``."""
-    real = genjax.methods.translation.load_dataset
+    """Makes ``load_dataset(name, split)`` in the CycleGAN module return ``images``."""
+    real = genjax.methods.cyclegan.load_dataset
 
     def fake(dataset, split, **kwargs):
         if dataset != name:
@@ -370,7 +497,7 @@ def _register(monkeypatch, name: str, images: np.ndarray) -> None:
         return ArrayDataset(name=name, split=split, images=images, labels=None, num_bits=8,
                             num_classes=None)
 
-    monkeypatch.setattr(genjax.methods.translation, "load_dataset", fake)
+    monkeypatch.setattr(genjax.methods.cyclegan, "load_dataset", fake)
 
 
 def test_a_second_dataset_supplies_domain_b(monkeypatch):

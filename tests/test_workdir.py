@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -10,11 +11,14 @@ import sys
 import time
 
 import jax
+import numpy as np
 import pytest
 from test_engine import REPO, TINY, _largest_data_file, assert_trees_equal, tiny_config
 
+import genjax.cli
+from genjax.experiments import load_config
 from genjax.train.checkpoint import CheckpointMismatchError, CheckpointStore
-from genjax.train.loop import Trainer, load_trainer, train_and_evaluate
+from genjax.train.loop import Fitter, Run, Trainer, load_trainer, train_and_evaluate
 from genjax.train.workdir import (
     ConfigChangeError,
     WorkdirBusyError,
@@ -50,6 +54,7 @@ def _cli(*args, **kwargs):
                           text=True, timeout=300, cwd=REPO, **kwargs)
 
 
+@pytest.mark.slow  # a live training run beside evaluate (about 50 s)
 def test_second_train_is_refused_while_evaluate_reads_the_live_run(tmp_path):
     workdir = tmp_path / "run"
     cmd = [sys.executable, "-m", "genjax.cli", "train", "vae_digits", "--workdir", str(workdir)]
@@ -163,3 +168,87 @@ def test_a_reader_skips_damaged_steps_without_moving_them(tmp_path, capsys):
     assert (tmp_path / "checkpoints" / "2").is_dir() and not (tmp_path / "corrupt").exists()
     assert_trees_equal(jax.device_get(reader.state.step), 1)
     assert isinstance(CheckpointStore(tmp_path, read_only=True).all_steps(), list)
+
+
+def test_a_fitted_and_a_trained_run_are_evaluated_and_sampled_through_one_path(
+        tmp_path, monkeypatch, capsys):
+    """One workdir protocol: `genjax evaluate` / `sample` restore a step-trained run and a
+    fitted one with load_trainer and call the same Run methods; the CLI has no branch on the
+    kind of method."""
+    trained, fitted = tmp_path / "vae", tmp_path / "gmm"
+    train_and_evaluate(tiny_config("train.num_steps=2", "train.eval_every=1000"), trained)
+    train_and_evaluate(load_config("gmm_toy2d", ["model.num_restarts=1", "model.max_iters=5"]),
+                       fitted)
+    calls = []
+    for name in ("evaluate", "sample"):
+        real = getattr(Run, name)
+
+        def spy(self, *args, _real=real, _name=name):
+            calls.append((_name, type(self).__name__))
+            return _real(self, *args)
+
+        monkeypatch.setattr(Run, name, spy)
+    for workdir in (trained, fitted):
+        assert genjax.cli.main(["evaluate", "--workdir", str(workdir)]) == 0
+        npy = workdir / "s.npy"
+        assert genjax.cli.main(["sample", "--workdir", str(workdir), "--num", "4",
+                                "--npy", str(npy)]) == 0
+        assert len(np.load(npy)) == 4
+        # Both write what evaluate returns beside the run, named by its step.
+        step = json.loads((workdir / "results.json").read_text())["step"]
+        assert (workdir / f"eval_{step:08d}.json").exists()
+    assert calls == [("evaluate", "Trainer"), ("sample", "Trainer"),
+                     ("evaluate", "Fitter"), ("sample", "Fitter")]
+    assert isinstance(load_trainer(fitted), Fitter) and isinstance(load_trainer(trained), Trainer)
+    assert "FitMethod" not in inspect.getsource(genjax.cli)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_fitted_run_checkpoint_is_verified_like_every_other(tmp_path, capsys):
+    config = load_config("gmm_toy2d", ["model.num_restarts=1", "model.max_iters=5"])
+    train_and_evaluate(config, tmp_path)
+    for target in (tmp_path / "checkpoints" / "0" / "state").rglob("d/*"):  # every data file
+        data = bytearray(target.read_bytes())
+        for i in range(len(data) // 2, min(len(data), len(data) // 2 + 64)):
+            data[i] ^= 0xFF
+        target.write_bytes(bytes(data))
+    assert genjax.cli.main(["evaluate", "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint step 0" in err and "unusable" in err and "no intact checkpoint" in err
+    assert (tmp_path / "checkpoints" / "0").is_dir()  # a reader moves nothing
+
+
+@pytest.mark.parametrize("name", ["cyclegan_digits", "stargan_digits"])
+def test_a_saved_config_with_a_retired_field_still_restores_and_resumes(name):
+    """Runs saved before the translation classifier became its own run hold
+    ``model.classifier_steps``: the config rebuilds without it, and resuming or evaluating with
+    today's config is not refused for it."""
+    from genjax.train.config import config_from_dict, to_json
+    from genjax.train.loop import _unchecked_model_fields
+    from genjax.train.method import get_method
+    from genjax.train.workdir import compare_configs
+
+    config = load_config(name)
+    saved = json.loads(to_json(config))
+    saved["model"]["classifier_steps"] = 1000
+    assert config_from_dict(saved, get_method(config.method).model_config) == config
+    diff = compare_configs(saved, json.loads(to_json(config)), _unchecked_model_fields(config))
+    assert diff["refused"] == {} and diff["flagged"] == {}
+    assert diff["safe"] == {"model.classifier_steps": (1000, "<absent>")}
+    saved["model"]["no_such_field"] = 1
+    with pytest.raises(ValueError, match="no_such_field"):
+        config_from_dict(saved, get_method(config.method).model_config)
+
+
+def test_the_engine_finds_the_methods_through_the_package_metadata():
+    """The engine imports no method module by name: genjax's methods are the entry point
+    ``genjax.methods`` of its metadata, loaded on the first lookup."""
+    import importlib.metadata
+
+    from genjax.train.method import available_methods
+
+    plugins = importlib.metadata.entry_points(group="genjax.methods")
+    assert [p.value for p in plugins] == ["genjax.methods"]
+    assert {"gan", "cyclegan", "stargan", "vae", "gmm", "classifier"} <= set(available_methods())
+    source = (REPO / "genjax" / "train" / "method.py").read_text()
+    assert "import_module" not in source and "import genjax.methods" not in source

@@ -1,4 +1,4 @@
-"""PyTorch twin of :class:`genjax.methods.translation.CycleGANMethod` (views of one dataset).
+"""PyTorch twin of :class:`genjax.methods.cyclegan.CycleGANMethod` (views of one dataset).
 
 Networks: the ResNet generator (reflection padding, instance norm without affine parameters,
 stride-2 3x3 convs down, 3x3 transposed convs up with Flax's ``"SAME"`` alignment: torch's

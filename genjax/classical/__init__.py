@@ -1,8 +1,9 @@
 """Classical latent-variable models: Gaussian mixtures by EM, probabilistic PCA, linear autoencoder.
 
 Pure jitted JAX functions over small ``flax.struct`` parameter pytrees; log-likelihoods are
-per example, in nats. See ``gmm``, ``ppca``, ``linear_ae``; ``run`` holds the experiment
-runners and ``plots`` the pictures.
+per example, in nats. See ``gmm``, ``ppca``, ``linear_ae``. As ``genjax train`` methods
+(fit, metrics, samples, pictures through the engine's one workdir protocol) they live in
+:mod:`genjax.methods.classical`; their pictures are drawn by :mod:`genjax.eval.plots`.
 """
 
 from genjax.classical.gmm import (
@@ -34,7 +35,6 @@ from genjax.classical.ppca import (
     principal_directions,
     sample_ppca,
 )
-from genjax.classical.run import run_gmm, run_linear_ae, run_ppca
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -56,9 +56,6 @@ __all__ = [
     "ppca_posterior_mean",
     "principal_angles",
     "principal_directions",
-    "run_gmm",
-    "run_linear_ae",
-    "run_ppca",
     "sample_gmm",
     "sample_ppca",
     "toy_mixture_2d",

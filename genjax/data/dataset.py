@@ -21,7 +21,6 @@ TFDS slicing syntax (``"train[:90%]"``, ``"train[:1000]+test"``).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import os
 import shutil
@@ -34,7 +33,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
 
-from genjax.data import builders, tfds_builtin, toy
+from genjax.data import builders, domains, tfds_builtin, toy
+from genjax.data.arrays import ArrayDataset
 from genjax.data.sources import ChecksumError, DataUnavailableError
 
 _OWN_BUILDERS: dict[str, type[builders.GenjaxBuilder]] = {
@@ -57,87 +57,8 @@ _CACHE: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
-class ArrayDataset:
-    """One split of an image dataset (or of a continuous point dataset), held in memory.
-
-    Attributes:
-      name: the dataset name given to :func:`load_dataset`.
-      split: the split spec given to :func:`load_dataset` (may contain TFDS slicing).
-      images: uint8 ``(N, H, W, C)`` with ``C`` in ``{1, 3}``; or, for continuous data such as
-        the 2-D toy datasets, float32 points ``(N, D)``.
-      labels: int32 ``(N,)``, or ``None`` for unlabelled data.
-      num_bits: bits per pixel value: 8 (values 0..255) or 1 (binary data, values 0/1); 0 for
-        continuous float32 points.
-      num_classes: number of label classes, or ``None``.
-    """
-
-    name: str
-    split: str
-    images: np.ndarray
-    labels: np.ndarray | None
-    num_bits: int
-    num_classes: int | None
-
-    def __post_init__(self):
-        images = self.images
-        if self.is_continuous:
-            if images.ndim != 2:
-                raise ValueError(
-                    "images must be uint8 images (N, H, W, C) or float32 points (N, D); got "
-                    f"float32 {images.shape}"
-                )
-            if self.num_bits != 0:
-                raise ValueError(f"continuous points take num_bits=0; got {self.num_bits}")
-            if not np.all(np.isfinite(images)):
-                raise ValueError("points contain NaN or infinite values")
-        else:
-            if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
-                raise ValueError(
-                    "images must be a uint8 numpy array (N, H, W, C) or float32 points (N, D); "
-                    f"got {type(images).__name__} {getattr(images, 'dtype', '')} "
-                    f"{getattr(images, 'shape', '')}"
-                )
-            if images.shape[-1] not in (1, 3):
-                raise ValueError(f"images must have 1 or 3 channels; got shape {images.shape}")
-            if self.num_bits not in range(1, 9):
-                raise ValueError(f"num_bits must be in 1..8 for uint8 images; got {self.num_bits}")
-        if self.labels is not None:
-            labels = self.labels
-            if not isinstance(labels, np.ndarray) or labels.dtype != np.int32:
-                raise ValueError(
-                    f"labels must be an int32 numpy array or None; got "
-                    f"{type(labels).__name__} {getattr(labels, 'dtype', '')}"
-                )
-            if labels.shape != (len(images),):
-                raise ValueError(f"labels must have shape ({len(images)},); got {labels.shape}")
-
-    @property
-    def is_continuous(self) -> bool:
-        """True for float32 points ``(N, D)`` (``num_bits == 0``), False for uint8 images."""
-        return isinstance(self.images, np.ndarray) and self.images.dtype == np.float32
-
-    def __repr__(self) -> str:
-        labels = "None" if self.labels is None else f"int32{tuple(self.labels.shape)}"
-        return (
-            f"ArrayDataset(name={self.name!r}, split={self.split!r}, "
-            f"images={self.images.dtype}{tuple(self.images.shape)}, labels={labels}, "
-            f"num_bits={self.num_bits}, num_classes={self.num_classes})"
-        )
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """``(H, W, C)`` of one image, or ``(D,)`` of one point."""
-        return tuple(self.images.shape[1:])
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`, besides ``"tfds:<name>[:<version>]"``."""
-    from genjax.data import domains  # imported here: domains.py builds on this module
-
     return sorted([*_OWN_BUILDERS, *_BUILTIN_ALIASES, *toy.NUM_CLASSES, *domains.DATASETS])
 
 
@@ -151,8 +72,6 @@ def describe_dataset(name: str) -> tuple[tuple[int, ...], int, int | None] | Non
     Returns ``None`` for a name this table does not know (``tfds:<name>`` datasets are
     described by their files, when they are read) and for unknown names.
     """
-    from genjax.data import domains  # imported here: domains.py builds on this module
-
     if name in domains.DATASETS:
         base, label = domains.DATASETS[name]
         shape, num_bits, num_classes = describe_dataset(base)
@@ -422,12 +341,11 @@ def load_dataset(
         raise ValueError(f"name must be a dataset name (str); got {name!r}")
     if not isinstance(split, str) or not split:
         raise ValueError(f"split must be a non-empty str such as 'train'; got {split!r}")
-    from genjax.data import domains  # imported here: domains.py builds on this module
-
     if name in domains.DATASETS:  # views of a base dataset (genjax/data/domains.py)
-        return domains.load_domain_dataset(
-            name, split, data_dir=data_dir, manual_dir=manual_dir, download=download
-        )
+        base_name = domains.DATASETS[name][0]
+        base = load_dataset(base_name, split, data_dir=data_dir, manual_dir=manual_dir,
+                            download=download)
+        return domains.domain_dataset(name, base)
     data_dir = os.path.expanduser(str(data_dir)) if data_dir else default_data_dir()
     manual_dir = os.path.expanduser(str(manual_dir)) if manual_dir else None
     if name in toy.NUM_CLASSES:

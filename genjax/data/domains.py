@@ -19,10 +19,10 @@ Registered dataset names (through :func:`genjax.data.load_dataset`), for every b
 
 * ``<base>_domains`` - all views of all base images, labels = digit (class) labels: the
   training set of an independent classifier that measures label preservation on every
-  domain (``genjax train classifier_digits --set data.name=digits_domains``);
+  domain (``genjax train classifier_digits_domains``);
 * ``<base>_domains_by_domain`` - the same images, labels = domain index into
   :data:`DOMAINS`: the training set of the independent domain classifier (StarGAN's
-  domain-classification accuracy).
+  domain-classification accuracy; ``genjax train classifier_digits_domains_by_domain``).
 
 Layout: example-major, example ``j`` is view ``j % 4`` (``DOMAINS[j % 4]``) of base example
 ``j // 4``, so every prefix of a split (``max_train_examples``, ``train[:1000]``) keeps all
@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.data.dataset import ArrayDataset, load_dataset
+from genjax.data.arrays import ArrayDataset
 
 DOMAINS = ("original", "inverted", "rot90", "thick")
 BASES = ("digits", "mnist", "fashion_mnist")
@@ -133,15 +133,13 @@ def flatten_views(views: DomainViews) -> tuple[np.ndarray, np.ndarray | None, np
     return images, digits, np.tile(np.arange(k, dtype=np.int32), n)
 
 
-def load_domain_dataset(name: str, split: str, **load_kwargs) -> ArrayDataset:
-    """A registered ``<base>_domains[_by_domain]`` split (see the module docstring).
-
-    ``load_kwargs`` (``data_dir``, ``manual_dir``, ``download``) go to the base dataset.
-    """
+def domain_dataset(name: str, base: ArrayDataset) -> ArrayDataset:
+    """The registered ``<base>_domains[_by_domain]`` dataset ``name`` built from a loaded split
+    ``base`` of its base dataset (see the module docstring; :func:`genjax.data.load_dataset`
+    loads the base and calls this)."""
     if name not in DATASETS:
         raise ValueError(f"unknown domain dataset {name!r}; expected one of {sorted(DATASETS)}")
-    base_name, label = DATASETS[name]
-    base = load_dataset(base_name, split, **load_kwargs)
+    _, label = DATASETS[name]
     views = make_domain_views(base.images, base.labels, DOMAINS,
                               max_value=2**base.num_bits - 1)
     images, digits, domain_labels = flatten_views(views)
@@ -149,6 +147,6 @@ def load_domain_dataset(name: str, split: str, **load_kwargs) -> ArrayDataset:
     images.flags.writeable = False
     labels.flags.writeable = False
     return ArrayDataset(
-        name=name, split=split, images=images, labels=labels, num_bits=base.num_bits,
+        name=name, split=base.split, images=images, labels=labels, num_bits=base.num_bits,
         num_classes=base.num_classes if label == "digit" else len(DOMAINS),
     )

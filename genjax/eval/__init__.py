@@ -15,6 +15,25 @@ Sample-based metrics (units and protocols in each docstring):
   ``mode_coverage`` with the toy mixtures ``ring_of_gaussians`` / ``grid_of_gaussians``
   / ``sample_mixture`` (VEEGAN 2017), ``nearest_neighbor_accuracy`` (BiGAN 2017).
 
+Sample protocols (``genjax.eval.sample_metrics`` on arrays; ``genjax.eval.sample_protocols``
+runs the configured ones on a sampler and an encoder as functions): ``SampleEvaluation`` with
+its config fields ``SampleMetricsConfig`` (mode coverage, classifier FD/KD and label accuracy,
+FID/KID, Parzen with a held-out bandwidth, encoder 1-NN). Run pictures
+(``genjax.eval.run_pictures``): ``write_loss_curves`` from the logged training metrics,
+``write_point_samples`` (2-D samples over the data), ``write_latent_pictures`` (a sample
+grid and interpolation strips between pairs of prior latents).
+
+Translation protocols (``genjax.eval.translation_metrics``, on translators as functions):
+  ``two_domain_metrics`` (CycleGAN: pixel L1 against the ground-truth view, identity baseline,
+  cycle L1, label preservation), ``unpaired_cycle_metrics`` (two datasets, no ground truth),
+  ``multi_domain_metrics`` (StarGAN: every ordered pair, domain accuracy, pair averages).
+
+Feature networks (``genjax.eval.features``): the interface ``FeatureNetwork`` (name, weights
+SHA-256, ``features(images)``), genjax's own classifier restored from its checkpoint alone
+(``load_classifier`` -> ``FeatureClassifier``, FD / KD "-cnn" numbers) and
+``feature_distances``, the one assembler of Frechet distance, kernel distance and
+precision/recall for every feature network.
+
 Standard FID / KID (``genjax.eval.inception``, with weights the user converts from
 pytorch-fid's file): ``load_inception_weights`` -> ``InceptionFeatures``,
 ``inception_metrics``, ``inception_metrics_from_features``. These names load on first use, so
@@ -45,7 +64,13 @@ from genjax.eval.parzen import (
     parzen_log_likelihood,
     select_parzen_bandwidth,
 )
-from genjax.eval.plots import plot_curves, plot_density_2d, plot_points_2d
+from genjax.eval.plots import (
+    plot_curves,
+    plot_density_2d,
+    plot_gaussian_ellipses,
+    plot_image_panels,
+    plot_points_2d,
+)
 from genjax.eval.precision_recall import PrecisionRecall, manifold_radii, precision_recall
 
 # Imported on first access (PEP 562): Flax stays out of ``import genjax.eval``, and
@@ -87,6 +112,8 @@ __all__ = [
     "parzen_log_likelihood",
     "plot_curves",
     "plot_density_2d",
+    "plot_gaussian_ellipses",
+    "plot_image_panels",
     "plot_points_2d",
     "precision_recall",
     "ring_of_gaussians",

@@ -37,10 +37,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.eval._checks import as_numeric, positive_int
+from genjax.eval._checks import positive_int
 from genjax.eval._io import atomic_write
-from genjax.eval.frechet import frechet_distance_from_features
-from genjax.eval.kernel_distance import kernel_inception_distance
+from genjax.eval.features import check_unit_images, feature_distances
 from genjax.eval.likelihood import batch_outputs
 from genjax.train import parallel
 
@@ -399,7 +398,8 @@ def save_inception_weights(state: dict[str, np.ndarray], path: str | Path, *,
 
 
 class InceptionFeatures:
-    """The FID Inception-v3 with loaded weights (use :func:`load_inception_weights`).
+    """The FID Inception-v3 with loaded weights (use :func:`load_inception_weights`); a
+    :class:`genjax.eval.features.FeatureNetwork`.
 
     Attributes:
       name: ``"inception-v3-fid"``, the network's name in reported metrics.
@@ -424,22 +424,9 @@ class InceptionFeatures:
     @staticmethod
     def check_images(name: str, images) -> np.ndarray:
         """``images`` as float32 ``(N, H, W, 1 or 3)`` in [0, 1], or a ValueError saying why not."""
-        arr = as_numeric(name, images)
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise ValueError(
-                f"{name} must be floats in [0, 1], got dtype {arr.dtype} (convert 8-bit pixels "
-                "with images / 255, or map [-1, 1] samples with (x + 1) / 2)")
-        if arr.ndim != 4 or arr.shape[3] not in (1, 3) or min(arr.shape) < 1:
-            raise ValueError(f"{name} must have shape (N, H, W, C) with N, H, W >= 1 and C 1 or "
-                             f"3, got shape {arr.shape}")
-        if not np.isfinite(arr).all():
-            bad = int((~np.isfinite(arr)).sum())
-            raise ValueError(f"{name} must be finite, got {bad} NaN or infinite values")
-        low, high = float(arr.min()), float(arr.max())
-        if low < 0.0 or high > 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got values in [{low:.4g}, {high:.4g}] "
-                             "(map [-1, 1] samples with (x + 1) / 2 first)")
-        return arr.astype(np.float32)
+        return check_unit_images(
+            name, images, shape_ok=lambda s: len(s) == 4 and s[3] in (1, 3) and min(s) >= 1,
+            expected="(N, H, W, C) with N, H, W >= 1 and C 1 or 3")
 
     def activations(self, images, *, batch_size: int = 50) -> dict[str, np.ndarray]:
         """All four blocks of :class:`FIDInceptionV3` for images in [0, 1], as float32 NumPy.
@@ -535,19 +522,12 @@ def inception_metrics_from_features(
         if f.ndim != 2 or f.shape[1] != FEATURE_DIM or f.shape[0] < 2:
             raise ValueError(f"{name} must be (N, {FEATURE_DIM}) pool3 features with N >= 2, "
                              f"got shape {f.shape}")
-    if kid and key is None:
-        raise ValueError("key must be a jax.random key or an int seed when kid=True "
-                         "(it fixes the KID subsets), got None")
-    out: dict[str, Any] = {"fid": frechet_distance_from_features(f_real, f_fake)}
     if kid:
-        subset = min(positive_int("kid_subset_size", kid_subset_size), len(f_real), len(f_fake))
-        kd = kernel_inception_distance(f_real, f_fake, key=key, num_subsets=kid_num_subsets,
-                                       subset_size=subset)
-        out.update(kid=kd.mean, kid_std=kd.std, kid_num_subsets=int(kid_num_subsets),
-                   kid_subset_size=subset)
-    out.update(num_real=len(f_real), num_fake=len(f_fake), inception=net.name,
-               inception_sha256=net.sha256, inception_source_sha256=net.source_sha256)
-    return out
+        kid_subset_size = positive_int("kid_subset_size", kid_subset_size)
+    out = feature_distances(f_real, f_fake, fd="fid", kd="kid" if kid else None, key=key,
+                            num_subsets=kid_num_subsets, subset_size=kid_subset_size)
+    return {**out, "inception": net.name, "inception_sha256": net.sha256,
+            "inception_source_sha256": net.source_sha256}
 
 
 def inception_metrics(
@@ -556,16 +536,17 @@ def inception_metrics(
 ) -> dict[str, Any]:
     """FID and KID between real and generated images on the FID Inception-v3's pool3 features.
 
-    The result holds:
+    :func:`genjax.eval.features.feature_distances` with ``fd="fid"`` and ``kd="kid"``; the
+    result holds:
 
     * ``fid``: Frechet distance between Gaussians fitted to the two feature sets (Heusel et al.
-      2017, Eq. 6; float64, covariances with ``1 / (N - 1)``; biased upwards for small N, M);
+      2017, Eq. 6; float64, covariances with ``1 / (N - 1)``; biased upwards for small N, M),
+      with ``fid_num_real`` = N and ``fid_num_fake`` = M;
     * ``kid`` / ``kid_std`` (if ``kid``): mean and spread of the unbiased cubic-kernel MMD^2
-      over ``kid_num_subsets`` subsets of ``kid_subset_size`` rows (Binkowski et al. 2018);
-    * the protocol: ``num_real``, ``num_fake``, ``kid_num_subsets``, ``kid_subset_size`` (as
-      used: ``min(kid_subset_size, N, M)``), ``inception`` (``"inception-v3-fid"``),
-      ``inception_sha256`` (the ``.npz``) and ``inception_source_sha256`` (the ``.pth`` it was
-      converted from, when recorded).
+      over ``kid_num_subsets`` subsets of ``kid_subset_size`` rows (as used:
+      ``min(kid_subset_size, N, M)``; Binkowski et al. 2018);
+    * ``inception`` (``"inception-v3-fid"``), ``inception_sha256`` (the ``.npz``) and
+      ``inception_source_sha256`` (the ``.pth`` it was converted from, when recorded).
 
     Protocol caveats: FID depends on the sample counts (papers use 50,000 generated images
     against the training set; 10,000 or fewer give visibly larger values), on the reference set

@@ -1,12 +1,14 @@
-"""Matplotlib figures: training curves and 2-D toy densities and samples.
+"""Matplotlib figures: training curves, 2-D toy densities and samples, Gaussian ellipses and
+captioned image panels.
 
 Matplotlib is imported lazily, and only its object-oriented API is used
-(``matplotlib.figure.Figure`` rendered by the Agg canvas): nothing touches ``pyplot``'s
-global state or the user's backend, so these functions are safe in scripts, tests and
-notebooks alike. Files are written atomically; the format follows the path's suffix
+(``matplotlib.figure.Figure`` rendered by the Agg canvas): nothing imports matplotlib's
+state-machine interface, touches its global figures or changes the user's backend, so these
+functions are safe in scripts, tests and notebooks alike (genjax's only plotting stack). Files are written atomically; the format follows the path's suffix
 (``.png``, ``.pdf``, ``.svg``).
 """
 
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -16,17 +18,20 @@ from genjax.eval._checks import as_float, as_numeric, feature_matrix, positive_i
 from genjax.eval._io import atomic_write
 
 
-def _figure(figsize=(6.0, 4.0)):
+def _figure(figsize=(6.0, 4.0), dpi: int = 120):
     from matplotlib.figure import Figure  # lazy: matplotlib is slow to import
 
-    return Figure(figsize=figsize, dpi=120)
+    return Figure(figsize=figsize, dpi=dpi)
 
 
-def _save(fig, path) -> Path:
+def _save(fig, path, *, tight_layout: bool = True, **savefig_options) -> Path:
+    """Writes ``fig`` atomically in the format of ``path``'s suffix; ``savefig_options`` go to
+    ``Figure.savefig`` (e.g. ``dpi``, ``bbox_inches="tight"``)."""
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    fig.tight_layout()
-    return atomic_write(path, lambda handle: fig.savefig(handle, format=fmt))
+    if tight_layout:
+        fig.tight_layout()
+    return atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, **savefig_options))
 
 
 def _limits(name: str, value) -> tuple[float, float] | None:
@@ -222,3 +227,143 @@ def plot_points_2d(
     if (lim := _limits("ylim", ylim)) is not None:
         ax.set_ylim(lim)
     return _save(fig, path)
+
+
+def plot_gaussian_ellipses(
+    path,
+    points,
+    *,
+    means,
+    covariances,
+    weights,
+    num_std: tuple[float, ...] = (1.0, 2.0),
+    labels=None,
+    title: str = "",
+) -> Path:
+    """Scatter of 2-D data with each Gaussian drawn as its ellipses at ``num_std`` deviations.
+
+    The ellipse of component k at ``s`` standard deviations has its axes along the eigenvectors
+    of Sigma_k with half-lengths ``s sqrt(eigenvalue)``; its line width grows with the weight
+    pi_k, printed beside the mean (a black cross). Used for Gaussian mixtures fitted by EM.
+
+    Args:
+      path: destination file.
+      points: ``(n, 2)`` data.
+      means: ``(k, 2)`` component means.
+      covariances: ``(k, 2, 2)`` symmetric positive-definite covariance matrices.
+      weights: ``(k,)`` mixing weights.
+      num_std: radii of the ellipses drawn per component, in standard deviations (the first
+        drawn opaque, the others half transparent).
+      labels: optional ``(n,)`` integer labels colouring the points.
+      title: figure title.
+
+    Returns:
+      The written path.
+    """
+    x = feature_matrix("points", points)
+    if x.shape[1] != 2:
+        raise ValueError(f"points must have shape (n, 2), got {x.shape}")
+    mu = feature_matrix("means", means)
+    k = mu.shape[0]
+    if mu.shape[1] != 2:
+        raise ValueError(f"means must have shape (k, 2), got {mu.shape}")
+    cov = as_float("covariances", covariances, ndim=3, what="(k, 2, 2)").astype(np.float64)
+    if cov.shape != (k, 2, 2):
+        raise ValueError(f"covariances must have shape ({k}, 2, 2) for {k} means, got {cov.shape}")
+    w = as_float("weights", weights, ndim=1)
+    if w.shape != (k,):
+        raise ValueError(f"weights must have shape ({k},) for {k} means, got {w.shape}")
+    radii = tuple(float(s) for s in num_std)
+    if not radii or min(radii) <= 0:
+        raise ValueError(f"num_std must hold at least one radius > 0, got {num_std!r}")
+    if labels is not None:
+        labels = as_numeric("labels", labels)
+        if labels.shape != (x.shape[0],):
+            raise ValueError(f"labels must have shape ({x.shape[0]},), got {labels.shape}")
+    from matplotlib.patches import Ellipse
+
+    fig = _figure((6.0, 6.0))
+    ax = fig.add_subplot()
+    if labels is None:
+        ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, color="C0")
+    else:
+        ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, c=labels, cmap="tab10")
+    for weight, mean, sigma in zip(w, mu, cov, strict=True):
+        vals, vecs = np.linalg.eigh(sigma)
+        if vals[0] <= 0:
+            raise ValueError(f"covariances must be positive definite, got eigenvalues {vals}")
+        angle = math.degrees(math.atan2(vecs[1, 1], vecs[0, 1]))
+        for s in radii:
+            ax.add_patch(Ellipse(mean, 2 * s * math.sqrt(vals[1]), 2 * s * math.sqrt(vals[0]),
+                                 angle=angle, fill=False, color="C3", lw=0.8 + 4.0 * weight,
+                                 alpha=1.0 if s == radii[0] else 0.5))
+        ax.plot(*mean, "k+", ms=10)
+        ax.annotate(f"{weight:.2f}", mean, textcoords="offset points", xytext=(4, 4))
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    return _save(fig, path, tight_layout=False, dpi=120, bbox_inches="tight")
+
+
+def plot_image_panels(
+    path,
+    images,
+    *,
+    image_shape: tuple[int, ...],
+    ncols: int = 10,
+    signed: bool = False,
+    titles=None,
+    title: str = "",
+) -> Path:
+    """Flat images as a figure of captioned panels.
+
+    For plain pixel-exact sample grids use :func:`genjax.eval.images.save_image_grid`; this
+    figure is for images that need a caption each or a signed colour map (principal directions,
+    mixture means, decoder columns).
+
+    Args:
+      path: destination file.
+      images: ``(n, prod(image_shape))`` array; values in [0, 1] (clipped) unless ``signed``.
+      image_shape: ``(H, W)`` or ``(H, W, C)`` of each image, ``C`` in {1, 3}.
+      ncols: panels per row (fewer when there are fewer images).
+      signed: draw each image with a symmetric blue-white-red colour map around 0 (for
+        directions such as principal components) instead of grey levels.
+      titles: optional caption per image.
+      title: figure title.
+
+    Returns:
+      The written path.
+    """
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) not in (2, 3) or min(shape) < 1 or (len(shape) == 3 and shape[2] not in (1, 3)):
+        raise ValueError(f"image_shape must be (H, W) or (H, W, C) with C in {{1, 3}}, "
+                         f"got {image_shape!r}")
+    size = int(np.prod(shape))
+    flat = as_float("images", images, ndim=2, what=f"(n, {size})").astype(np.float64)
+    if flat.shape[1] != size or flat.shape[0] < 1:
+        raise ValueError(
+            f"images must have shape (n, {size}) for image_shape {shape}, got {flat.shape}"
+        )
+    n = flat.shape[0]
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"titles must have {n} entries, got {len(titles)}")
+    ncols = max(1, min(positive_int("ncols", ncols), n))
+    nrows = math.ceil(n / ncols)
+    fig = _figure((1.2 * ncols, 1.2 * nrows + 0.4), dpi=100)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = flat[i].reshape(shape)
+        if signed:
+            lim = max(np.abs(img).max(), 1e-12)
+            ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        elif img.ndim == 3 and img.shape[-1] == 3:
+            ax.imshow(np.clip(img, 0.0, 1.0))
+        else:
+            ax.imshow(np.clip(img.reshape(shape[:2]), 0.0, 1.0), cmap="gray", vmin=0.0, vmax=1.0)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path, tight_layout=False, dpi=100, bbox_inches="tight")

@@ -104,9 +104,10 @@ def parzen_metrics(samples_unit: np.ndarray, test_unit: np.ndarray, validation_u
 def classifier_sample_metrics(classifier, real_unit: np.ndarray, fake_unit: np.ndarray, *,
                               key, labels: np.ndarray | None = None) -> dict:
     """FD-<dataset>-cnn, KD and precision/recall of ``fake_unit`` against ``real_unit`` in the
-    feature space of ``classifier`` (:func:`genjax.eval.features.classifier_metrics`); with
-    ``labels`` (the classes the samples were asked for) also ``label_accuracy``, the share of
-    samples the classifier assigns to their class, and ``label_accuracy_samples``."""
+    feature space of ``classifier`` (:func:`genjax.eval.features.classifier_metrics`: keys
+    ``fd_<name>``, ``kd_<name>``, ``kd_<name>_std``, ``precision``, ``recall`` and their
+    protocol); with ``labels`` (the classes the samples were asked for) also ``label_accuracy``,
+    the share of samples the classifier assigns to their class, and ``label_accuracy_samples``."""
     from genjax.eval.features import classifier_accuracy, classifier_metrics
 
     out = classifier_metrics(classifier, real_unit, fake_unit, key=key)
@@ -130,13 +131,12 @@ class InceptionReference:
 
     def metrics(self, fake_unit: np.ndarray, *, key) -> dict:
         """``fid``, ``kid``, ``kid_std`` of the samples and the protocol (``fid_num_real``,
-        ``fid_num_fake``, ``kid_subset_size``, ``kid_num_subsets``, ``inception_sha256``...)."""
+        ``fid_num_fake``, ``kid_num_subsets``, ``kid_subset_size``, ``inception_sha256``...;
+        :func:`genjax.eval.inception.inception_metrics_from_features`)."""
         from genjax.eval.inception import inception_metrics_from_features
 
         fake = self.network.features(np.clip(fake_unit, 0.0, 1.0), batch_size=self.batch_size)
-        out = inception_metrics_from_features(self.real_features, fake, self.network, key=key)
-        protocol = {"num_real": "fid_num_real", "num_fake": "fid_num_fake"}
-        return {protocol.get(k, k): v for k, v in out.items()}
+        return inception_metrics_from_features(self.real_features, fake, self.network, key=key)
 
 
 def encoder_nn_accuracy(encode: Callable[[np.ndarray], np.ndarray], reference_images,

@@ -13,14 +13,11 @@ from genjax.methods.classical import (
     PPCAMethod,
 )
 from genjax.methods.classifier import ClassifierConfig, ClassifierMethod
+from genjax.methods.cyclegan import CycleGANConfig, CycleGANMethod
 from genjax.methods.flow import RealNVPConfig, RealNVPMethod
-from genjax.methods.gan import GANConfig, GANMethod
-from genjax.methods.translation import (
-    CycleGANConfig,
-    CycleGANMethod,
-    StarGANConfig,
-    StarGANMethod,
-)
+from genjax.methods.gan import GANMethod
+from genjax.methods.gan_config import GANConfig
+from genjax.methods.stargan import StarGANConfig, StarGANMethod
 from genjax.methods.vae import VAEConfig, VAEMethod
 
 __all__ = [

@@ -62,7 +62,7 @@ from genjax.models.sampling import (
     naive_sample,
     network_input,
 )
-from genjax.train.config import AtLeast, Flag, Number, OneOf, Rule, need
+from genjax.train.config import AtLeast, Flag, Number, OneOf, Rule, need, need_preprocess
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
@@ -227,11 +227,7 @@ class AutoregressiveMethod(Method):
             need(size % 2 == 1, f"model.{name}", size,
                  "an odd integer (the kernel's centre is the current pixel)")
         modes = ("binary", "binarize_dynamic") if cfg.likelihood == "bernoulli" else ("integer",)
-        for name in ("preprocess", "eval_preprocess"):
-            mode = getattr(config.data, name)
-            if mode or name == "preprocess":
-                need(mode in modes, f"data.{name}", mode,
-                     f"one of {modes} with model.likelihood={cfg.likelihood!r}")
+        need_preprocess(config.data, modes, f"with model.likelihood={cfg.likelihood!r}")
         if cfg.conditional:
             need(cfg.architecture in _CONDITIONAL, "model.conditional", True,
                  f"false with model.architecture={cfg.architecture!r} (class-conditional "

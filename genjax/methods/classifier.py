@@ -46,7 +46,7 @@ from genjax.eval.images import picture_path, save_image_grid
 from genjax.eval.likelihood import dataset_means
 from genjax.losses import accuracy, correct, softmax_cross_entropy
 from genjax.models.classifier import CNNClassifier
-from genjax.train.config import AtLeast, Each, Number, Rule, need
+from genjax.train.config import AtLeast, Each, Number, Rule, need, need_preprocess
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
@@ -98,11 +98,8 @@ class ClassifierMethod(Method):
 
     @classmethod
     def check_model(cls, config):
-        preprocess = config.data.preprocess
-        need(preprocess in INPUT_MODES, "data.preprocess", preprocess,
-             f"one of {INPUT_MODES} (the classifier needs a deterministic input convention)")
-        need(config.data.eval_preprocess in ("", preprocess), "data.eval_preprocess",
-             config.data.eval_preprocess, f"empty or {preprocess!r} (data.preprocess)")
+        need_preprocess(config.data, INPUT_MODES,
+                        "(the classifier needs a deterministic input convention)", eval_same=True)
 
     @classmethod
     def check_data(cls, config, data):

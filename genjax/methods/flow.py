@@ -64,7 +64,7 @@ from genjax.losses.flow import (
 )
 from genjax.models.flow_layers import NORMS
 from genjax.models.flows import RealNVP, RealNVP2D
-from genjax.train.config import AtLeast, Each, Number, OneOf, Rule, need
+from genjax.train.config import AtLeast, Each, Number, OneOf, Rule, need, need_preprocess
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
@@ -133,10 +133,7 @@ class RealNVPMethod(Method):
         expected = "none" if cfg.architecture == "toy2d" else "dequantize"
         why = ("toy2d flows model continuous points" if expected == "none" else
                "Real NVP on images: uniform dequantization, the bits/dim convention")
-        for name in ("preprocess", "eval_preprocess"):
-            mode = getattr(config.data, name)
-            if mode or name == "preprocess":
-                need(mode == expected, f"data.{name}", mode, f"{expected!r} ({why})")
+        need_preprocess(config.data, (expected,), f"({why})")
 
     @classmethod
     def check_data(cls, config, data):

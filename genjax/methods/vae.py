@@ -57,7 +57,7 @@ from genjax.models.vae import (
     MLPDecoder,
     MLPEncoder,
 )
-from genjax.train.config import AtLeast, Each, OneOf, Rule, need
+from genjax.train.config import AtLeast, Each, OneOf, Rule, need, need_preprocess
 from genjax.train.method import Method, register
 from genjax.train.optim import make_optimizer
 from genjax.train.precision import compute_dtype
@@ -136,11 +136,7 @@ class VAEMethod(Method):
         cfg: VAEConfig = config.model
         accepted = {"bernoulli": ("binarize_dynamic", "binary", "unit"),
                     "gaussian": ("unit", "symmetric", "dequantize")}[cfg.likelihood]
-        for name in ("preprocess", "eval_preprocess"):
-            mode = getattr(config.data, name)
-            if mode or name == "preprocess":
-                need(mode in accepted, f"data.{name}", mode,
-                     f"one of {accepted} with model.likelihood={cfg.likelihood!r}")
+        need_preprocess(config.data, accepted, f"with model.likelihood={cfg.likelihood!r}")
         k = config.eval.iwae_samples
         need(k <= IWAE_CHUNK or k % IWAE_CHUNK == 0, "eval.iwae_samples", k,
              f"at most {IWAE_CHUNK} or a multiple of {IWAE_CHUNK} (the K samples are drawn in "

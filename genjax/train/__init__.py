@@ -9,16 +9,26 @@ from genjax.train.config import (
     TrainConfig,
     apply_overrides,
 )
-from genjax.train.method import DataSpec, Method, available_methods, get_method, register
+from genjax.train.method import (
+    BaseMethod,
+    DataSpec,
+    FitMethod,
+    Method,
+    available_methods,
+    get_method,
+    register,
+)
 from genjax.train.state import ModelState, TrainState, apply_gradients
 
 __all__ = [
+    "BaseMethod",
     "CheckpointError",
     "CheckpointStore",
     "Config",
     "DataConfig",
     "DataSpec",
     "EvalConfig",
+    "FitMethod",
     "Method",
     "ModelState",
     "OptimConfig",

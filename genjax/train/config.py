@@ -54,6 +54,20 @@ def need_choice(key: str, value: Any, choices: tuple) -> None:
     need(value in choices, key, value, f"one of {choices}")
 
 
+def need_preprocess(data: Any, accepted: tuple[str, ...], why: str, *,
+                    eval_same: bool = False) -> None:
+    """The input convention a method takes: ``data.preprocess`` one of ``accepted``, and
+    ``data.eval_preprocess`` empty (= ``data.preprocess``) or, unless ``eval_same``, also one of
+    ``accepted`` (``eval_same``: only ``data.preprocess`` itself). ``why`` ends the message,
+    e.g. ``"with model.likelihood='bernoulli'"``."""
+    what = repr(accepted[0]) if len(accepted) == 1 else f"one of {accepted}"
+    need(data.preprocess in accepted, "data.preprocess", data.preprocess, f"{what} {why}")
+    allowed = ("", data.preprocess) if eval_same else ("", *accepted)
+    need(data.eval_preprocess in allowed, "data.eval_preprocess", data.eval_preprocess,
+         f"empty or {data.preprocess!r} (data.preprocess)" if eval_same
+         else f"empty or {what} {why}")
+
+
 # -- field rules ------------------------------------------------------------------------------
 # Every config dataclass lists a rule for each of its fields in ``LIMITS`` (a ClassVar): the
 # field's type and range. :func:`check_fields` applies them; relations between fields (and to
@@ -179,16 +193,9 @@ def _compute_dtypes() -> tuple:
     return tuple(COMPUTE_DTYPES)
 
 
-def _optimizers() -> tuple:
-    from genjax.train.optim import OPTIMIZERS
-
-    return OPTIMIZERS
-
-
-def _schedules() -> tuple:
-    from genjax.train.optim import SCHEDULES
-
-    return SCHEDULES
+# The names genjax.train.optim builds optax transformations and learning-rate schedules for.
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine", "exponential", "iwae", "linear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,14 +259,14 @@ class OptimConfig:
     """
 
     LIMITS: ClassVar[dict[str, Rule]] = {
-        "name": OneOf(choices=_optimizers),
+        "name": OneOf(choices=OPTIMIZERS),
         "learning_rate": Number(low=0.0, open_low=True),
         "b1": Number(low=0.0, high=1.0, open_high=True, note="0: no averaging"),
         "b2": Number(low=0.0, high=1.0, open_high=True, note="0: no averaging"),
         "eps": Number(low=0.0, open_low=True),
         "weight_decay": Number(low=0.0, note="0: none"),
         "momentum": Number(low=0.0, high=1.0, open_high=True, note="0: none"),
-        "schedule": OneOf(choices=_schedules),
+        "schedule": OneOf(choices=SCHEDULES),
         "decay_rate": Number(low=0.0, open_low=True),
         "decay_steps": AtLeast(minimum=0, note="0: unused, for constant and cosine schedules"),
         "warmup_steps": AtLeast(minimum=0, note="0: no warm-up"),
@@ -510,7 +517,10 @@ def from_dict(cls: type, values: dict[str, Any]) -> Any:
     """Rebuilds a dataclass tree written by :func:`to_dict` (unknown keys are an error)."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names - {"model_class"}
+    # Fields a section no longer has but saved runs still hold (``RETIRED_FIELDS``: name ->
+    # why): dropped, so a run saved before the change still restores.
+    retired = set(getattr(cls, "RETIRED_FIELDS", {}))
+    unknown = set(values) - names - retired - {"model_class"}
     if unknown:
         raise ValueError(f"{cls.__name__} has no fields {sorted(unknown)}; fields: {sorted(names)}")
     return cls(**{k: _from_value(v, hints[k]) for k, v in values.items() if k in names})

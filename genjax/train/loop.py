@@ -1,8 +1,19 @@
-"""The training loop: ``train_and_evaluate(config, workdir)``.
+"""The training loop and the workdir protocol: ``train_and_evaluate(config, workdir)``.
 
 Phases, in order: (1) devices and data, (2) the method and its initial state, (3) resume from
 the newest intact checkpoint in ``workdir``, (4) compile the step, (5) train with logging,
 evaluation, pictures and checkpoints, (6) final evaluation.
+
+One workdir protocol serves both kinds of method (:mod:`genjax.train.method`). A
+:class:`~genjax.train.run.Run` holds a method and its state and does with it what every run
+needs: evaluate, sample, draw pictures, save and restore verified checkpoints.
+:class:`Trainer` makes the state by the step loop below; :class:`~genjax.train.run.Fitter` by a
+fitted method's own algorithm (phases 4-5 become one call of ``FitMethod.fit``, whose
+iterations are logged as train rows). :func:`train_and_evaluate` owns
+the workdir for both: the lock, the resume and config-change checks, ``config.json``,
+``metrics.jsonl`` and TensorBoard (:class:`~genjax.train.metrics.MetricWriter`), the pictures
+and ``results.json``; :func:`load_trainer` restores either kind for ``genjax evaluate`` and
+``genjax sample``, which then call the same :class:`Run` methods.
 
 The compiled program runs up to ``train.steps_per_dispatch`` steps in one call (a loop on the
 devices over a stack of batches, its trip count an argument, so one program serves every
@@ -26,7 +37,6 @@ import dataclasses
 import json
 import shutil
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -49,7 +59,6 @@ from genjax.train.config import (
     to_json,
 )
 from genjax.train.method import (
-    DataSpec,
     FitMethod,
     Method,
     check_config,
@@ -65,24 +74,13 @@ from genjax.train.pipeline import (
     stack_batches,
 )
 from genjax.train.precision import matmul_precision
+from genjax.train.run import Fitter, Run, data_spec, log
 from genjax.train.state import TrainState
 from genjax.train.workdir import ConfigChangeError, WorkdirLock, check_resume, compare_configs
 
-_EVAL_KEY_SALT = 0x6E76  # fixed per run: the same eval binarization/noise at every evaluation
 
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def data_spec(ds: ArrayDataset) -> DataSpec:
-    return DataSpec(
-        shape=tuple(ds.shape), num_bits=ds.num_bits, num_classes=ds.num_classes, name=ds.name
-    )
-
-
-class Trainer:
-    """Holds a method, its compiled dispatch program and its state; drives training.
+class Trainer(Run):
+    """Holds a step-trained method, its compiled dispatch program and its state; drives training.
 
     Args:
       config: the experiment.
@@ -112,6 +110,10 @@ class Trainer:
         read_only: bool = False,
     ):
         check_config(config)  # before any data is read or anything compiled
+        if issubclass(get_method(config.method), FitMethod):
+            raise TypeError(f"method {config.method!r} is fitted by its own algorithm, not by "
+                            "steps: use genjax.train.loop.Fitter (train_and_evaluate and "
+                            "load_trainer pick it)")
         self.config = config
         self.workdir = None if workdir is None else Path(workdir)
         if devices is None:
@@ -307,49 +309,14 @@ class Trainer:
                 "steps_per_second": steps / seconds if seconds > 0 else float("nan"),
                 "stopped": stopped}
 
-    # -- data and evaluation ---------------------------------------------------------------
-    @property
-    def eval_data(self) -> ArrayDataset:
-        if self._eval_data is None:
-            cfg = self.config
-            limit = cfg.eval.max_examples or cfg.data.max_eval_examples
-            self._eval_data = load_split(cfg, cfg.data.eval_split, limit)
-        return self._eval_data
-
-    def eval_key(self) -> jax.Array:
-        return jax.random.fold_in(self.base_key, _EVAL_KEY_SALT)
-
-    def eval_state(self) -> TrainState:
-        """The state evaluation, sampling and pictures use: with the EMA parameters when on."""
-        if not self.ema:
-            return self.state
-        models = {n: m.replace(params=self.ema[n]) if n in self.ema else m
-                  for n, m in self.state.models.items()}
-        return self.state.replace(models=models)
-
+    # -- evaluation and checkpoints ----------------------------------------------------------
     def evaluated_parameters(self) -> str:
         """Which parameters :meth:`evaluate` uses, for ``results.json``."""
         decay = self.config.train.ema_decay
         return f"ema (decay {decay})" if self.ema else "raw (no parameter average)"
 
-    def evaluate(self) -> dict[str, float]:
-        with matmul_precision("float32"):  # reported numbers: true float32 on every backend
-            return self.method.evaluate(self.eval_state(), self.eval_data, self.eval_key())
-
-    def sample(self, key: jax.Array, num: int) -> np.ndarray:
-        """``num`` samples from the evaluated parameters (see :meth:`eval_state`)."""
-        with matmul_precision("float32"):
-            return self.method.sample(self.eval_state(), key, num)
-
-    def write_pictures(self, outdir: Path) -> list[Path]:
-        with matmul_precision("float32"):
-            return self.method.write_pictures(
-                self.eval_state(), outdir, dataset=self.eval_data, key=self.eval_key(),
-                step=self.current_step,
-            )
-
-    # -- checkpoints -----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
+        """The config and the data position (seed, next step, epoch) saved in each checkpoint."""
         step = self.current_step
         return {
             "config": to_dict(self.config),
@@ -360,31 +327,20 @@ class Trainer:
                 "steps_per_epoch": self.iterator.steps_per_epoch,
             },
             "method": self.config.method,
+            # The data's shape, bits and classes: a network restores from its checkpoint
+            # alone (genjax.eval.features.load_classifier), even for tfds: datasets.
+            "data_spec": dataclasses.asdict(self.method.data),
         }
 
-    def save(self, *, wait: bool = False) -> None:
-        extras = {"ema": self.ema} if self.ema else None
-        self.checkpoints.save(self.current_step, self.state, self.meta(), wait=wait,
-                              extras=extras)
-
-    def restore(self) -> bool:
-        """Restores the newest intact checkpoint; returns whether one was found."""
-        if self.checkpoints is None:
-            return False
-        extras = {"ema": self.ema} if self.ema else {}
-        restored = self.checkpoints.restore_latest(self.state, extras=extras)
-        if restored is None:
-            return False
-        self.state, meta, restored_extras = restored
-        self.current_step = int(self.state.step)
-        if self.ema:
-            if "ema" in restored_extras:
-                self.ema = restored_extras["ema"]
-            else:
-                self.ema = self._fresh_ema()
-                log(f"genjax: the checkpoint of step {self.current_step} has no parameter "
-                    "average; train.ema_decay starts one from its parameters.")
-        return True
+    def _restored(self, meta: dict[str, Any], extras: dict[str, Any]) -> None:
+        if not self.ema:
+            return
+        if "ema" in extras:
+            self.ema = extras["ema"]
+        else:
+            self.ema = self._fresh_ema()
+            log(f"genjax: the checkpoint of step {self.current_step} has no parameter "
+                "average; train.ema_decay starts one from its parameters.")
 
 
 @dataclasses.dataclass
@@ -434,15 +390,21 @@ class _StopFlag:
 
 def train_and_evaluate(config: Config, workdir: str | Path, *,
                        allow_config_change: bool = False) -> dict[str, Any]:
-    """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints) and evaluates.
+    """Trains (or fits) ``config`` in ``workdir``, resuming if it holds checkpoints, and
+    evaluates; the one workdir protocol of every method.
 
     A workdir is one run: the process holds a lock on it while it trains (a second train is
     refused), and a resume must keep the method, model and data of the saved ``config.json``;
     optimizer, seed, batch size, compute dtype and parameter-average changes need
-    ``allow_config_change`` (see :mod:`genjax.train.workdir`).
+    ``allow_config_change`` (see :mod:`genjax.train.workdir`). A step-trained method runs the
+    step loop (:class:`Trainer`); a fitted method is fitted once (:class:`Fitter`; a workdir
+    holding its checkpoint is evaluated again without refitting). Either way the same code then
+    writes ``config.json``, the verified checkpoints, ``metrics.jsonl`` and TensorBoard
+    (train rows, then the evaluation), the pictures and ``results.json``.
 
     Returns a summary: ``{"status": "finished" | "budget" | "interrupted", "step": ...,
-    "eval": {...}, ...}``. ``"budget"``: ``train.max_seconds`` ran out; the run saved a
+    "eval": {...}, "pictures": [...], ...}`` (a trained run adds ``"parameters"`` and its
+    speed and seconds). ``"budget"``: ``train.max_seconds`` ran out; the run saved a
     checkpoint and was evaluated (resume it with the same command). The final evaluation is
     also written to ``<workdir>/results.json``.
     """
@@ -452,10 +414,7 @@ def train_and_evaluate(config: Config, workdir: str | Path, *,
     lock = WorkdirLock(workdir).acquire() if jax.process_index() == 0 else None
     try:
         _check_resume(config, workdir, allow_config_change)
-        method_cls = get_method(config.method)
-        if issubclass(method_cls, FitMethod):  # EM / closed-form methods fit themselves
-            return method_cls(config).fit(workdir)
-        return _train(config, workdir, t0)
+        return _run_in_workdir(config, workdir, t0)
     finally:
         if lock is not None:
             lock.release()
@@ -464,6 +423,13 @@ def train_and_evaluate(config: Config, workdir: str | Path, *,
 def _saved_config(workdir: Path) -> dict[str, Any] | None:
     path = workdir / "config.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def _unchecked_model_fields(config: Config) -> tuple[str, ...]:
+    """Model fields a saved config may differ in: those that change evaluation only
+    (``EVAL_ONLY_FIELDS``) and those the section no longer has (``RETIRED_FIELDS``)."""
+    cls = type(config.model)
+    return (*getattr(cls, "EVAL_ONLY_FIELDS", ()), *getattr(cls, "RETIRED_FIELDS", {}))
 
 
 def _check_resume(config: Config, workdir: Path, allow_changes: bool) -> None:
@@ -475,20 +441,18 @@ def _check_resume(config: Config, workdir: Path, allow_changes: bool) -> None:
     meta = read_meta(workdir) or {}
     check_resume(workdir, saved, json.loads(to_json(config)), allow_changes=allow_changes,
                  step=meta.get("step"),
-                 eval_only_model_fields=getattr(type(config.model), "EVAL_ONLY_FIELDS", ()))
+                 eval_only_model_fields=_unchecked_model_fields(config))
 
 
-def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
-    cfg = config.train
-    trainer = Trainer(config, workdir)
-    log(
-        f"genjax: {config.method} on {config.data.name} ({len(trainer.train_data)} train examples, "
-        f"{trainer.iterator.steps_per_epoch} steps/epoch), {trainer.devices_note}, "
-        f"compute dtype {cfg.compute_dtype}, "
-        f"{cfg.steps_per_dispatch} step(s) per dispatch, workdir {workdir}"
-    )
-    if trainer.restore():
-        log(f"genjax: resumed from step {trainer.current_step}")
+def _make_run(config: Config, workdir: Path | None, **options) -> Run:
+    """A :class:`Fitter` for a fitted method, else a :class:`Trainer`."""
+    fitted = issubclass(get_method(config.method), FitMethod)
+    return (Fitter if fitted else Trainer)(config, workdir, **options)
+
+
+def _run_in_workdir(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
+    run = _make_run(config, workdir)
+    resumed = run.restore()
     if jax.process_index() == 0:  # only process 0 writes the run's files
         (workdir / "config.json").write_text(to_json(config))
     writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
@@ -496,78 +460,21 @@ def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
     # Closed however the run ends (a non-finite loss raises): an open TensorBoard writer
     # fails in its atexit hook on Python 3.12 and its last events would be lost.
     try:
-        start = trainer.current_step
-        progress = Progress(start, cfg.num_steps,
-                            enabled=cfg.progress and jax.process_index() == 0)
-        saved_at: list[int] = []
-
-        def first_dispatch(step: int, seconds: float) -> None:
-            log(f"genjax: first dispatch ({step - start} step(s), compile {trainer.compile_seconds:.1f}"
-                f" s) took {seconds:.1f} s")
-            progress.restart(step)  # the rate and ETA leave out the compilation
-
-        def event_at(step: int) -> str | None:
-            due = ["eval"] if step % cfg.eval_every == 0 and step < cfg.num_steps else []
-            if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
-                due.append("checkpoint")
-            return "+".join(due) or None
-
-        def on_event(step: int, event: str) -> None:
-            if "eval" in event:
-                writer.write(step, trainer.evaluate(), split="eval")
-                writer.write_pictures(step, trainer.write_pictures(pictures))
-            if "checkpoint" in event:
-                trainer.save()
-                saved_at.append(step)
-
-        def should_stop(step: int) -> str | None:
-            reason = None
-            if stop.signal is not None:
-                reason = "signal"
-            elif cfg.max_seconds and time.perf_counter() - t0 >= cfg.max_seconds:
-                reason = "budget"
-            return _agreed_stop(reason)
-
-        hooks = LoopHooks(
-            on_log=lambda step, summary: writer.write(step, summary, split="train"),
-            on_progress=lambda step, latest: progress.update(
-                step, {k: v for k, v in latest.items() if k.endswith("loss")}),
-            on_first_dispatch=first_dispatch,
-            event_at=event_at,
-            on_event=on_event,
-            should_stop=should_stop,
-        )
-        status = "finished"
-        try:
-            with _StopFlag() as stop:
-                report = trainer.train(max(cfg.num_steps - start, 0), hooks=hooks)
-                if report["stopped"]:
-                    if saved_at and saved_at[-1] == trainer.current_step:
-                        trainer.checkpoints.wait()  # this step is being saved: no second save
-                    else:
-                        trainer.save(wait=True)
-                    status = "interrupted" if report["stopped"] == "signal" else "budget"
-                    if status == "budget":
-                        log(f"genjax: train.max_seconds={cfg.max_seconds} reached at step "
-                            f"{trainer.current_step} of {cfg.num_steps}; checkpoint saved, evaluating.")
-        finally:
-            progress.close()
-            trainer.checkpoints.close()
-        summary: dict[str, Any] = {"status": status, "step": trainer.current_step}
+        if isinstance(run, Fitter):
+            status, notes = _fit(run, writer, resumed)
+        else:
+            status, notes = _train_steps(run, writer, pictures, resumed, t0)
+        summary: dict[str, Any] = {"status": status, "step": run.current_step}
         if status != "interrupted":
-            results = trainer.evaluate()
-            writer.write(trainer.current_step, results, split="eval")
-            written = trainer.write_pictures(pictures)
-            writer.write_pictures(trainer.current_step, written)
+            results = run.evaluate()
+            writer.write(run.current_step, results, split="eval")
+            written = run.write_pictures(pictures)
+            writer.write_pictures(run.current_step, written)
             summary["eval"] = results
-            summary["parameters"] = trainer.evaluated_parameters()
+            if (parameters := run.evaluated_parameters()) is not None:
+                summary["parameters"] = parameters
             summary["pictures"] = [str(p) for p in written]
-            summary["train_steps_per_second"] = report["steps_per_second"]
-            summary["compile_seconds"] = trainer.compile_seconds
-            if status == "budget":
-                summary["budget"] = (f"cut by train.max_seconds={cfg.max_seconds} at step "
-                                     f"{trainer.current_step} of {cfg.num_steps}")
-            summary["seconds"] = time.perf_counter() - t0
+            summary.update(notes())
             if jax.process_index() == 0:
                 (workdir / "results.json").write_text(json.dumps(summary, indent=2))
     finally:
@@ -575,6 +482,108 @@ def _train(config: Config, workdir: Path, t0: float) -> dict[str, Any]:
         if pictures != workdir / "pictures":  # another process's scratch copies
             shutil.rmtree(pictures, ignore_errors=True)
     return summary
+
+
+def _fit(fitter: Fitter, writer: MetricWriter, resumed: bool):
+    """Phases 4-5 of a fitted method: one fit (its iterations logged as train rows) and its
+    checkpoint; nothing when the workdir already holds it. Returns ``(status, notes)``."""
+    config = fitter.config
+    log(f"genjax: {config.method} on {config.data.name} ({len(fitter.train_data)} train "
+        f"examples), fitted by its own algorithm on {fitter.devices_note}, workdir "
+        f"{fitter.workdir}")
+    if resumed:
+        log(f"genjax: {fitter.workdir} holds the fit (checkpoint of step "
+            f"{fitter.current_step}); evaluating it again")
+    else:
+        start = time.perf_counter()
+        fitter.fit(log=lambda step, metrics: writer.write(step, metrics, split="train"))
+        log(f"genjax: fitted in {time.perf_counter() - start:.1f} s")
+        fitter.save(wait=True)
+    fitter.checkpoints.close()
+    return "finished", dict
+
+
+def _train_steps(trainer: Trainer, writer: MetricWriter, pictures: Path, resumed: bool,
+                 t0: float):
+    """Phases 4-5 of a step-trained method: the loop with its logging, evaluations, pictures
+    and checkpoints. Returns ``(status, notes)``: ``notes()`` gives the summary's speed and
+    seconds once the run is evaluated."""
+    config, cfg = trainer.config, trainer.config.train
+    log(
+        f"genjax: {config.method} on {config.data.name} ({len(trainer.train_data)} train examples, "
+        f"{trainer.iterator.steps_per_epoch} steps/epoch), {trainer.devices_note}, "
+        f"compute dtype {cfg.compute_dtype}, "
+        f"{cfg.steps_per_dispatch} step(s) per dispatch, workdir {trainer.workdir}"
+    )
+    if resumed:
+        log(f"genjax: resumed from step {trainer.current_step}")
+    start = trainer.current_step
+    progress = Progress(start, cfg.num_steps, enabled=cfg.progress and jax.process_index() == 0)
+    saved_at: list[int] = []
+
+    def first_dispatch(step: int, seconds: float) -> None:
+        log(f"genjax: first dispatch ({step - start} step(s), compile {trainer.compile_seconds:.1f}"
+            f" s) took {seconds:.1f} s")
+        progress.restart(step)  # the rate and ETA leave out the compilation
+
+    def event_at(step: int) -> str | None:
+        due = ["eval"] if step % cfg.eval_every == 0 and step < cfg.num_steps else []
+        if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+            due.append("checkpoint")
+        return "+".join(due) or None
+
+    def on_event(step: int, event: str) -> None:
+        if "eval" in event:
+            writer.write(step, trainer.evaluate(), split="eval")
+            writer.write_pictures(step, trainer.write_pictures(pictures))
+        if "checkpoint" in event:
+            trainer.save()
+            saved_at.append(step)
+
+    def should_stop(step: int) -> str | None:
+        reason = None
+        if stop.signal is not None:
+            reason = "signal"
+        elif cfg.max_seconds and time.perf_counter() - t0 >= cfg.max_seconds:
+            reason = "budget"
+        return _agreed_stop(reason)
+
+    hooks = LoopHooks(
+        on_log=lambda step, summary: writer.write(step, summary, split="train"),
+        on_progress=lambda step, latest: progress.update(
+            step, {k: v for k, v in latest.items() if k.endswith("loss")}),
+        on_first_dispatch=first_dispatch,
+        event_at=event_at,
+        on_event=on_event,
+        should_stop=should_stop,
+    )
+    status = "finished"
+    try:
+        with _StopFlag() as stop:
+            report = trainer.train(max(cfg.num_steps - start, 0), hooks=hooks)
+            if report["stopped"]:
+                if saved_at and saved_at[-1] == trainer.current_step:
+                    trainer.checkpoints.wait()  # this step is being saved: no second save
+                else:
+                    trainer.save(wait=True)
+                status = "interrupted" if report["stopped"] == "signal" else "budget"
+                if status == "budget":
+                    log(f"genjax: train.max_seconds={cfg.max_seconds} reached at step "
+                        f"{trainer.current_step} of {cfg.num_steps}; checkpoint saved, evaluating.")
+    finally:
+        progress.close()
+        trainer.checkpoints.close()
+
+    def notes() -> dict[str, Any]:
+        out = {"train_steps_per_second": report["steps_per_second"],
+               "compile_seconds": trainer.compile_seconds}
+        if status == "budget":
+            out["budget"] = (f"cut by train.max_seconds={cfg.max_seconds} at step "
+                             f"{trainer.current_step} of {cfg.num_steps}")
+        out["seconds"] = time.perf_counter() - t0
+        return out
+
+    return status, notes
 
 
 _STOP_REASONS = (None, "budget", "signal")
@@ -605,8 +614,14 @@ def _process_zero_writes(pictures: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"genjax-pictures-{jax.process_index()}-"))
 
 
-def load_trainer(workdir: str | Path, overrides: list[str] | None = None) -> Trainer:
-    """A trainer restored from ``workdir`` using the config saved there (for evaluate/sample)."""
+def load_trainer(workdir: str | Path, overrides: list[str] | None = None) -> Run:
+    """The run of ``workdir`` restored from its newest intact checkpoint with the config saved
+    there, for ``genjax evaluate`` / ``genjax sample``: a :class:`Trainer` or a :class:`Fitter`,
+    used through the same :class:`Run` methods (``evaluate``, ``sample``, ``current_step``).
+
+    ``overrides`` may change evaluation settings only (``eval.*``, the method's evaluation
+    fields, devices); others raise :class:`~genjax.train.workdir.ConfigChangeError`.
+    """
     path = Path(workdir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: is {workdir} a genjax workdir?")
@@ -614,22 +629,24 @@ def load_trainer(workdir: str | Path, overrides: list[str] | None = None) -> Tra
     config = config_from_dict(saved, get_method(saved["method"]).model_config)
     config = apply_overrides(config, overrides or [])
     diff = compare_configs(saved, json.loads(to_json(config)),
-                           getattr(type(config.model), "EVAL_ONLY_FIELDS", ()))
+                           _unchecked_model_fields(config))
     if diff["refused"]:
         keys = ", ".join(diff["refused"])
         raise ConfigChangeError(
             f"--set {keys}: the checkpoints of {workdir} hold another model or data; only "
             "evaluation settings (eval.*, the method's evaluation fields) can change here"
         )
-    trainer = Trainer(config, workdir, read_only=True)
-    if not trainer.restore():
+    run = _make_run(config, workdir, read_only=True)
+    if not run.restore():
         raise FileNotFoundError(f"no checkpoint in {Path(workdir) / 'checkpoints'}; train first")
-    return trainer
+    return run
 
 
 __all__ = [
+    "Fitter",
     "LoopHooks",
     "NonFiniteError",
+    "Run",
     "Trainer",
     "train_and_evaluate",
     "load_trainer",

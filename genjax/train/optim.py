@@ -8,10 +8,7 @@ import jax.numpy as jnp
 import optax
 
 from genjax.losses import _checks
-from genjax.train.config import OptimConfig
-
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULES = ("constant", "cosine", "exponential", "iwae", "linear")
+from genjax.train.config import OPTIMIZERS, SCHEDULES, OptimConfig
 
 
 def learning_rate_schedule(cfg: OptimConfig, num_steps: int) -> optax.Schedule:
