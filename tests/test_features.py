@@ -100,18 +100,27 @@ def _flip_bytes(step_dir) -> None:
     target.write_bytes(bytes(data))
 
 
-def test_a_corrupted_checkpoint_is_refused_by_its_hash(run, tmp_path, capsys):
+def test_a_corrupted_checkpoint_is_refused(run, tmp_path, capsys):
+    """Changed bytes in a step are refused: by genjax's content hash where orbax reads them back
+    (orbax-checkpoint 0.12 with jax 0.10), by orbax itself where its reader checks the file
+    (the newer orbax of jax 0.12 on Python 3.12); either way the step is skipped and left."""
     workdir = tmp_path / "classifier"
     shutil.copytree(run[0], workdir)
     _flip_bytes(workdir / "checkpoints" / "20")
     clf = load_classifier(workdir)  # the previous intact step, the damaged one left in place
     assert clf.step == 10
     err = capsys.readouterr().err
-    assert "step 20" in err and "content hash does not match" in err and "left in place" in err
+    assert "checkpoint step 20" in err and "is unusable" in err and "left in place" in err
+    assert "content hash does not match" in err or "could not be read" in err
     assert (workdir / "checkpoints" / "20").is_dir() and not (workdir / "corrupt").exists()
-    _flip_bytes(workdir / "checkpoints" / "10")
-    with pytest.raises(CheckpointError, match="content hash does not match"):
-        load_classifier(workdir)
+    # Every step damaged, in a fresh copy (a folder this process has not read: tensorstore may
+    # keep the bytes of one it has read in its cache).
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run[0], damaged)
+    for step in ("10", "20"):
+        _flip_bytes(damaged / "checkpoints" / step)
+    with pytest.raises(CheckpointError, match="no intact checkpoint"):
+        load_classifier(damaged)
 
 
 def test_other_workdirs_are_refused(run, tmp_path):
