@@ -91,13 +91,14 @@ def test_classifier_is_a_feature_network(run, no_data):
 
 
 def _flip_bytes(step_dir) -> None:
-    """Same size, other bytes, in the largest array file of a step: orbax reads it back."""
+    """Same size, other bytes, in the middle of every array file of a step (which file holds
+    which array is orbax's choice, so one file alone may miss the restored arrays)."""
     files = [p for p in step_dir.rglob("*") if p.is_file() and "ocdbt.process" in str(p)]
-    target = max(files, key=lambda p: p.stat().st_size)
-    data = bytearray(target.read_bytes())
-    for i in range(len(data) // 2, len(data) // 2 + 64):
-        data[i] ^= 0xFF
-    target.write_bytes(bytes(data))
+    for target in files:
+        data = bytearray(target.read_bytes())
+        for i in range(len(data) // 2, min(len(data), len(data) // 2 + 64)):
+            data[i] ^= 0xFF
+        target.write_bytes(bytes(data))
 
 
 def test_a_corrupted_checkpoint_is_refused(run, tmp_path, capsys):

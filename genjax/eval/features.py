@@ -41,7 +41,7 @@ from genjax.train import parallel
 from genjax.train.checkpoint import CheckpointStore, read_meta, tree_digest
 from genjax.train.config import config_from_dict
 from genjax.train.method import DataSpec, check_config, get_method
-from genjax.train.state import TrainState
+from genjax.train.run import abstract_state, with_average
 
 
 # -- the interface and the distances ---------------------------------------------------------
@@ -254,19 +254,11 @@ def load_classifier(workdir: str | Path) -> FeatureClassifier:
     cls = get_method("classifier")
     config = config_from_dict(saved, cls.model_config)
     method = cls(config, _data_spec(config, workdir))
-    # The state's structure (shapes only) and placement as the loop's Trainer builds them: a
-    # TrainState of the method's init, replicated over the run's devices.
+    # The state's structure (shapes only) and placement as the loop's Trainer builds them.
     devices, _ = parallel.choose_devices(config.train.batch_size, config.train.num_devices)
-    mesh = parallel.data_mesh(devices)
     example = {"image": jax.ShapeDtypeStruct((1, *method.data.shape), jnp.uint8)}
-
-    def init(key, batch):
-        init_key, run_key = jax.random.split(key)
-        return TrainState.create(run_key, method.init(init_key, batch))
-
-    shapes = jax.eval_shape(init, jax.random.key(config.train.seed), example)
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), shapes,
-                          parallel.state_shardings(shapes, mesh, method.split_collections))
+    target = abstract_state(method, jax.random.key(config.train.seed), example,
+                            parallel.data_mesh(devices))
     # The parameter average of each model, as the loop saves it (train.ema_decay > 0).
     ema = {"ema": {n: m.params for n, m in target.models.items()}} if (
         config.train.ema_decay > 0) else {}
@@ -280,10 +272,8 @@ def load_classifier(workdir: str | Path) -> FeatureClassifier:
             f"no checkpoint in {workdir / 'checkpoints'}: train the classifier first (genjax "
             f"train classifier_{config.data.name} --workdir {workdir})")
     state, _, extras = restored
-    model = state.models["classifier"]
-    params = extras["ema"]["classifier"] if "ema" in extras else model.params
-    return FeatureClassifier(method, {"params": params, **model.collections}, workdir=workdir,
-                             step=int(state.step))
+    model = with_average(state, extras.get("ema", {})).models["classifier"]
+    return FeatureClassifier(method, model.variables, workdir=workdir, step=int(state.step))
 
 
 def load_classifier_for(workdir: str | Path, data, image_shape) -> FeatureClassifier:

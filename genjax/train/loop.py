@@ -74,7 +74,7 @@ from genjax.train.pipeline import (
     stack_batches,
 )
 from genjax.train.precision import matmul_precision
-from genjax.train.run import Fitter, Run, data_spec, log
+from genjax.train.run import Fitter, Run, abstract_state, data_spec, initial_state_fn, log
 from genjax.train.state import TrainState
 from genjax.train.workdir import ConfigChangeError, WorkdirLock, check_resume, compare_configs
 
@@ -141,15 +141,11 @@ class Trainer(Run):
         example = parallel.shard_batch(self.host_batch(0), self.mesh)
         self._replicated = parallel.replicated(self.mesh)
 
-        def init(key, batch):
-            init_key, run_key = jax.random.split(key)
-            return TrainState.create(run_key, self.method.init(init_key, batch))
-
         # Replicated, but for the method's per-group collections (split over the devices).
-        self._state_shardings = parallel.state_shardings(
-            jax.eval_shape(init, self.base_key, example), self.mesh,
-            self.method.split_collections)
-        self.state: TrainState = jax.jit(init, out_shardings=self._state_shardings)(
+        self._state_shardings = jax.tree.map(
+            lambda a: a.sharding, abstract_state(self.method, self.base_key, example, self.mesh))
+        self.state: TrainState = jax.jit(initial_state_fn(self.method),
+                                         out_shardings=self._state_shardings)(
             self.base_key, example
         )
         self.ema: dict[str, Any] = self._fresh_ema() if config.train.ema_decay > 0 else {}

@@ -17,8 +17,10 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import Mesh
 
 from genjax.data import ArrayDataset
+from genjax.train import parallel
 from genjax.train.checkpoint import CheckpointStore
 from genjax.train.config import Config, to_dict
 from genjax.train.method import (
@@ -32,6 +34,38 @@ from genjax.train.method import (
 )
 from genjax.train.precision import matmul_precision
 from genjax.train.state import TrainState
+
+
+def initial_state_fn(method: BaseMethod):
+    """``(key, batch) -> TrainState``: the method's initial models and the run key, as every
+    step-trained run builds its state from its base key and an example batch."""
+
+    def init(key: jax.Array, batch: dict[str, Any]) -> TrainState:
+        init_key, run_key = jax.random.split(key)
+        return TrainState.create(run_key, method.init(init_key, batch))
+
+    return init
+
+
+def abstract_state(method: BaseMethod, key: jax.Array, example: dict[str, Any],
+                   mesh: Mesh) -> TrainState:
+    """Shapes, dtypes and placement of the run's initial state, computed without running it:
+    replicated over ``mesh`` except the method's ``split_collections`` (split over the devices).
+    The layout a Trainer places its state in and a checkpoint restores into."""
+    shapes = jax.eval_shape(initial_state_fn(method), key, example)
+    shardings = parallel.state_shardings(shapes, mesh, method.split_collections)
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                        shapes, shardings)
+
+
+def with_average(state: TrainState, ema: dict[str, Any]) -> TrainState:
+    """``state`` with the parameters of each model in ``ema`` (``{name: params}``, the Polyak
+    average of ``train.ema_decay``) in place of its own: what evaluation uses."""
+    if not ema:
+        return state
+    models = {n: m.replace(params=ema[n]) if n in ema else m for n, m in state.models.items()}
+    return state.replace(models=models)
+
 
 _EVAL_KEY_SALT = 0x6E76  # fixed per run: the same eval binarization/noise at every evaluation
 
@@ -96,11 +130,7 @@ class Run:
 
     def eval_state(self) -> TrainState:
         """The state evaluation, sampling and pictures use: with the EMA parameters when on."""
-        if not self.ema:
-            return self.state
-        models = {n: m.replace(params=self.ema[n]) if n in self.ema else m
-                  for n, m in self.state.models.items()}
-        return self.state.replace(models=models)
+        return with_average(self.state, self.ema)
 
     def evaluated_parameters(self) -> str | None:
         """Which parameters :meth:`evaluate` uses, for ``results.json``; ``None`` where there
@@ -247,4 +277,4 @@ class Fitter(Run):
         self._fitted = True
 
 
-__all__ = ["Fitter", "Run", "data_spec"]
+__all__ = ["Fitter", "Run", "abstract_state", "data_spec", "initial_state_fn", "with_average"]
