@@ -7,7 +7,7 @@ forward mode, second order and ``vmap``. The dispatch rules themselves are check
 shapes of the genjax models (:func:`conv.cpu_formulation`, no computation).
 
 Tolerances. float32: rtol 1e-5 and atol 1e-5 * max|reference|. The rewrites sum the same
-products in another order (im2col matmuls, phases), so each output differs from lax's by a
+products in another order (shifted-gradient matmuls, phases), so each output differs from lax's by a
 few float32 roundings of the *terms* it adds up, not of the result: an output that is small
 because its terms cancel carries an absolute error of the order of eps * (the size of the
 terms), which is bounded by the largest outputs. With at most a few thousand terms per output
@@ -73,8 +73,8 @@ def _pixelcnn_mask(kernel_hw, c_in, c_out, mask_type, groups=1):
 
 
 @pytest.fixture
-def im2col_everywhere(monkeypatch):
-    """Every stride-1 convolution with a kernel > 1x1 takes the im2col kernel tangent."""
+def shifted_everywhere(monkeypatch):
+    """Every stride-1 convolution with a kernel > 1x1 takes the shifted gradients."""
     monkeypatch.setattr(conv, "_MIN_IN_FEATURES", 0)
     monkeypatch.setattr(conv, "_MIN_OUT_FEATURES", 0)
 
@@ -110,7 +110,7 @@ CONV_CASES = [
 
 
 def _conv_params(cases, transpose):
-    """Each case under the dispatch rules, and again with im2col/phases forced where the rules
+    """Each case under the dispatch rules, and again with shifted gradients/phases forced where the rules
     chose lax (the forced runs lower the thresholds to 0)."""
     params = []
     for case in cases:
@@ -126,12 +126,12 @@ def _conv_params(cases, transpose):
 
 
 @pytest.mark.parametrize("chunk_rows", [2, 3])
-def test_im2col_in_batch_chunks_matches_lax(chunk_rows, im2col_everywhere, monkeypatch):
+def test_shifted_gradients_in_batch_chunks_match_lax(chunk_rows, shifted_everywhere, monkeypatch):
     """A batch cut into strided chunks (rows i, i + b/chunk, ...) scanned one after another,
-    as when the im2col copies of a whole batch exceed ``_CHUNK_BYTES``: values and gradients
-    of every row equal lax's."""
+    as when the output gradient's shifted copies for a whole batch exceed ``_CHUNK_BYTES``:
+    values and gradients of every row equal lax's."""
     b, hw, c, o = 6, (9, 9), 4, 8
-    per_example = (9 * c + o) * hw[0] * hw[1] * 4  # taps * C + O, at float32
+    per_example = 9 * o * hw[0] * hw[1] * 4  # taps * C_out copies, at float32
     monkeypatch.setattr(conv, "_CHUNK_BYTES", chunk_rows * per_example)
     assert conv._batch_chunk(b, per_example) == chunk_rows
     x, k = _rand((b, *hw, c), 0), _rand((3, 3, c, o), 1, 0.3)
@@ -144,7 +144,7 @@ def test_im2col_in_batch_chunks_matches_lax(chunk_rows, im2col_everywhere, monke
 @pytest.mark.parametrize("case, forced", _conv_params(CONV_CASES, transpose=False))
 def test_conv2d_matches_lax(case, forced, request):
     if forced:
-        request.getfixturevalue("im2col_everywhere")
+        request.getfixturevalue("shifted_everywhere")
     _, b, hw, (c, o), khw, s, padding, mask_type = case
     mask = None if mask_type is None else _pixelcnn_mask(khw, c, o, mask_type)
     x, k = _rand((b, *hw, c), 0), _rand((*khw, c, o), 1, 0.3)
@@ -156,7 +156,7 @@ def test_conv2d_matches_lax(case, forced, request):
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])
-def test_masked_colour_groups(mask_type, im2col_everywhere):
+def test_masked_colour_groups(mask_type, shifted_everywhere):
     """Three colour groups: the centre tap is partly masked and cannot be skipped."""
     mask = _pixelcnn_mask((3, 3), 6, 9, mask_type, groups=3)
     x, k = _rand((2, 8, 8, 6), 0), _rand((3, 3, 6, 9), 1, 0.3)
@@ -185,7 +185,7 @@ TRANSPOSE_CASES = [
 @pytest.mark.parametrize("case, forced", _conv_params(TRANSPOSE_CASES, transpose=True))
 def test_conv_transpose2d_matches_lax(case, forced, request):
     if forced:
-        request.getfixturevalue("im2col_everywhere")
+        request.getfixturevalue("shifted_everywhere")
     _, b, hw, (c, o), khw, s, padding = case
     x, k = _rand((b, *hw, c), 0), _rand((*khw, c, o), 1, 0.3)
     _compare(
@@ -225,7 +225,7 @@ def test_other_platforms_lower_plain_lax(platform):
 
 
 @pytest.mark.parametrize("transpose", [False, True], ids=["conv", "conv_transpose"])
-def test_other_transformations(transpose, im2col_everywhere):
+def test_other_transformations(transpose, shifted_everywhere):
     """A gradient penalty (d/dk of |d/dx|^2), a Hessian-vector product in the kernel (reverse
     over reverse) and per-example gradients (vmap); forward mode is refused (custom VJP)."""
     x, k = _rand((3, 8, 8, 4), 0), _rand((3, 3, 4, 5), 1, 0.3)
@@ -332,7 +332,7 @@ def test_gradient_penalty_inside_a_loop_matches_lax():
 
 
 @pytest.mark.parametrize("transpose", [False, True], ids=["conv", "conv_transpose"])
-def test_bfloat16_inputs(transpose, im2col_everywhere):
+def test_bfloat16_inputs(transpose, shifted_everywhere):
     """bfloat16 in, bfloat16 out, close to float32 on the same (bfloat16-rounded) inputs.
 
     Tolerance: rounding the output to bfloat16 (8-bit mantissa) costs up to 2^-9 of its value,
@@ -431,14 +431,14 @@ def test_modules_in_a_model():
 @pytest.mark.parametrize("shapes, kwargs, expected", [
     (((64, 28, 28, 128), (1, 1, 128, 64)), {}, "contraction"),  # PixelCNN 1x1
     (((64, 28, 28, 64), (3, 3, 64, 64)), {"mask": _pixelcnn_mask((3, 3), 64, 64, "B")},
-     "im2col kernel tangent"),  # PixelCNN block: 5 of 9 taps
+     "shifted gradients"),  # PixelCNN block: 5 of 9 taps
     (((64, 28, 28, 1), (7, 7, 1, 128)), {"mask": _pixelcnn_mask((7, 7), 1, 128, "A")},
      "lax"),  # PixelCNN input: one input channel
-    (((64, 28, 28, 64), (3, 3, 64, 64)), {}, "im2col kernel tangent"),  # Real NVP
+    (((64, 28, 28, 64), (3, 3, 64, 64)), {}, "shifted gradients"),  # Real NVP
     (((128, 14, 14, 64), (4, 4, 64, 128)), {"strides": 2}, "lax"),  # DCGAN D
     (((100, 28, 28, 32), (3, 3, 32, 1)), {}, "lax"),  # VAE output layer
     (((16, 9, 9, 128), (3, 3, 128, 128)), {"padding": "VALID"},
-     "im2col kernel tangent"),  # CycleGAN residual block
+     "shifted gradients"),  # CycleGAN residual block
     (((80, 7, 7, 64), (7, 7, 64, 4)), {"padding": "VALID"}, "contraction"),  # StarGAN head
     (((128, 7, 7, 128), (4, 4, 128, 64)), {"strides": 2, "transpose": True},
      "phase decomposition"),  # DCGAN G

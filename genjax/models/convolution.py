@@ -26,32 +26,39 @@ measured forward+backward ratios ``lax / this`` from ``bench_convolution.py``):
   channels) or a kernel covering the whole padded input (one output position, e.g. StarGAN's
   classification head): one ``dot_general``, whose derivatives are dots as well. PixelCNN's
   1x1 layers 2.0-4.7x, StarGAN's head 3.3x.
-* ``im2col kernel tangent`` - a stride-1 kernel larger than 1x1 with at least 8 input and 4
-  output channels keeps ``lax.conv_general_dilated`` for its value and its input gradient, but
-  computes the *kernel* gradient by im2col: the transpose of ``sum_t shift_t(x) @ dk[t]``, the
-  shifted copies of the input concatenated along the channels, i.e. ``dk = g^T @ cols``, one
-  matrix product per chunk of images contracting the positions: the output gradient is
-  transposed once to (C_out, positions) and the copies are laid out (positions, taps x
-  channels), the operand layouts XLA:CPU's matmul takes without further copies (with
-  channel-major copies XLA copied both operands first and the kernel gradient was up to 6x
-  slower). The chunks run in a ``lax.scan`` with a rematerialized body: the copies are
-  rebuilt in the backward pass instead of being stored, and each chunk stays small (~512 KB:
-  in cache, and far below glibc's 32 MB threshold above which each XLA:CPU buffer is a fresh
-  ``mmap`` that pays its page faults on every call). With a static ``mask``, taps the mask
-  zeroes entirely are skipped (a PixelCNN type-B 3x3 kernel of one colour group uses 5 of its
-  9 taps). PixelCNN's masked 3x3 1.6x, Gated PixelCNN 1.4-1.6x, the classifier's second layer
-  2.3x, Real NVP's s/t networks 1.2-1.3x.
+* ``shifted gradients`` - a stride-1 kernel larger than 1x1 with at least 8 input and 4
+  output channels. The value is ``lax.conv_general_dilated`` over the bounding box of the taps
+  the static ``mask`` leaves nonzero (a PixelCNN type-B 3x3 kernel is a 2x3 one, a type-A 7x7
+  one a 4x7 one). The gradients come from one ``jax.custom_vjp``: the convolution is ``y =
+  sum_t shift_t(x) @ K_t`` over the used taps ``t``, so with ``G`` the output gradient ``g``
+  moved to where each tap read the input and concatenated over the taps (positions x
+  taps*C_out), ``dx = G @ K^T`` and ``dK = x^T @ G``: two matrix products over the input
+  positions, no FLOP on masked taps, and no convolution in the backward pass for XLA:CPU to
+  lower to a slow loop; their own derivatives (a gradient penalty's) are pads and dot products
+  as well. The copies of ``g`` take taps*C_out floats per input position; above
+  ``_CHUNK_BYTES`` for a batch they are built and contracted per chunk of images in a
+  ``lax.scan``. This replaced a formulation that kept lax's input gradient and computed the
+  kernel gradient by im2col of the input. Measured on the 2-core x86 CPU, jax 0.10.2, the
+  value and both gradients called back to back (median of 7): PixelCNN's masked 3x3 64->64 at
+  28x28, batch 64, 80 -> 49-54 ms (torch 44-51); an unmasked 3x3 64->64 at 28x28, batch 64,
+  134 -> 69 ms; 64->128 at 14x14, batch 128, 100 -> 62 ms; 64->64 at 32x32, batch 16, 40 ->
+  23 ms. ``bench_convolution.py`` calls each layer once after a pause, alternating with torch,
+  and shows less of it (the masked 3x3 77 -> 80 ms, DCGAN's generator layers 46 -> 32 and
+  24 -> 8 ms); in whole training steps (``benchmarks/run.py``, steps back to back)
+  ``pixelcnn_binarized_mnist`` went from 0.404 to 0.481 steps/s without the loop.
 * ``phase decomposition`` - a transposed convolution with stride ``s > 1`` reads, at output
   position ``s q + r``, only the taps ``t = pad - r (mod s)``: its ``s x s`` output phases are one stride-1 convolution of the
   input with an ``s*s*C_out``-channel kernel gathered from the original one (the "sub-pixel
   convolution" of Shi et al. 2016), then depth-to-space and a crop. No FLOP is spent on
-  dilation zeros; that convolution always takes the im2col kernel tangent (lax's own kernel
+  dilation zeros; that convolution always takes the shifted gradients (lax's own kernel
   gradient of it was up to 70x slower still). DCGAN's generator 17x, the VAE decoder 4-13x,
   CycleGAN/StarGAN upsampling 12-14x, PixelCNN++ 9x.
 * ``lax`` - everything else: strided convolutions (XLA lowers their kernel gradients
-  differently; im2col was no faster for DCGAN's discriminator), inputs with fewer than 8
-  channels (first layers: narrow copies, a cheap lax gradient; im2col was up to 2x slower) and
-  outputs with fewer than 4 channels (a matrix-vector product). Their gradients are written as
+  differently; neither im2col nor a space-to-depth rewrite into shifted gradients was faster
+  for DCGAN's discriminator), inputs with fewer than 8 channels (first layers: a cheap lax
+  gradient, while the copies of ``g`` would take taps*C_out floats per input value, e.g.
+  24 x 128 for PixelCNN's 7x7 type-A input layer) and outputs with fewer than 4 channels
+  (a matrix-vector product). Their gradients are written as
   canonical convolutions (see "Canonical backward convolutions" below): bit for bit lax's, and
   as fast inside a loop body as outside, where lax's own are up to 70x slower.
 
@@ -87,9 +94,10 @@ from jax import lax
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 FORMULATIONS = ("auto", "cpu", "lax")
 
-# im2col bytes per batch chunk of the kernel tangent: measured best between 64 KB and 1 MB
-# (2 MB L2 per core); larger chunks were up to 2.5x slower, one 28x28x576 image is 1.8 MB.
-_CHUNK_BYTES = 512 << 10
+# Bytes of the output gradient's shifted copies above which the shifted gradients are computed
+# per chunk of images (a scan): measured back to back, chunks of 4-8 PixelCNN images were
+# 5-15% slower than one product over the batch, so chunking only bounds memory.
+_CHUNK_BYTES = 128 << 20
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 Taps = tuple[tuple[int, int], ...]
@@ -234,49 +242,96 @@ def _contraction(x: jax.Array, kernel: jax.Array, strides, pads: Pads) -> jax.Ar
 
 
 # ---------------------------------------------------------------------------------------------
-# "im2col kernel tangent"
+# "shifted gradients": stride-1 kernels larger than 1x1
 
 
 def _batch_chunk(batch: int, bytes_per_example: int) -> int:
-    """The largest divisor of ``batch`` whose im2col copies fit in ``_CHUNK_BYTES``."""
+    """The largest divisor of ``batch`` whose shifted gradient copies fit in ``_CHUNK_BYTES``."""
     limit = max(1, _CHUNK_BYTES // max(bytes_per_example, 1))
     return max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
 
 
-def _im2col_kernel_term(x: jax.Array, kernel_taps: jax.Array, strides, pads: Pads, taps: Taps,
-                        out_hw) -> jax.Array:
-    """``sum_t shift_t(x) @ kernel_taps[t]``: the convolution as im2col and a product.
+def _tap_box(taps: Taps) -> tuple[int, int, int, int]:
+    """(first row, last row, first column, last column) of the taps' bounding box."""
+    rows, cols = [t[0] for t in taps], [t[1] for t in taps]
+    return min(rows), max(rows), min(cols), max(cols)
 
-    Linear in ``kernel_taps`` (T, C, O); only its transpose (the kernel gradient) runs in a
-    training step. The product is written ``(T*C, O)^T x cols -> (O, n, Ho, Wo)`` followed by a
-    transpose to NHWC so that JAX's transpose of it is ``g^T (O, n*Ho*Wo) @ cols (n*Ho*Wo, T*C)``:
-    both operands with the contracted positions where XLA:CPU's matmul wants them.
+
+def _box_conv(x: jax.Array, kernel: jax.Array, pads: Pads, taps: Taps) -> jax.Array:
+    """The stride-1 convolution over the taps' bounding box only (the kernel is zero outside
+    it): a PixelCNN type-B 3x3 kernel is a 2x3 one, a type-A 7x7 one a 4x7 one."""
+    kh, kw = kernel.shape[:2]
+    y0, y1, x0, x1 = _tap_box(taps)
+    (pt, pb), (pl, pr) = pads
+    box_pads = ((pt - y0, pb - (kh - 1 - y1)), (pl - x0, pr - (kw - 1 - x1)))
+    return _lax_conv(x, kernel[y0:y1 + 1, x0:x1 + 1], (1, 1), box_pads)
+
+
+def _shift(a: jax.Array, dh: int, dw: int, out_hw) -> jax.Array:
+    """``out[:, i, j] = a[:, i - dh, j - dw]`` for an (out_h, out_w) map, zeros outside ``a``."""
+    (h, w), (oh, ow) = a.shape[1:3], out_hw
+    config = ((0, 0, 0), (dh, oh - h - dh, 0), (dw, ow - w - dw, 0), (0, 0, 0))
+    return lax.pad(a, jnp.zeros((), a.dtype), config)
+
+
+def _shifted_grads(x: jax.Array, kernel_cat: jax.Array, g: jax.Array, pads: Pads,
+                   taps: Taps) -> tuple[jax.Array, jax.Array]:
+    """Both gradients of ``y = sum_t shift_t(x) @ K_t`` from the output gradient's copies.
+
+    ``G_t``, the output gradient ``g`` moved to where tap ``t`` read the input, concatenated
+    over the taps: ``dx = G @ K^T`` and ``dK = x^T @ G``, two matrix products over the input
+    positions. ``kernel_cat`` is (C_in, T * C_out), tap-major in its columns.
     """
-    b, _, _, c = x.shape
-    t_count, _, o = kernel_taps.shape
-    (sh, sw), (ho, wo) = strides, out_hw
-    xp = _pad_spatial(x, pads)
-    chunk = _batch_chunk(b, (t_count * c + o) * ho * wo * x.dtype.itemsize)  # cols and g^T
-    kmat = kernel_taps.reshape(t_count * c, o)
+    (pt, _), (pl, _) = pads
+    h, w = x.shape[1:3]
+    cols = jnp.concatenate([_shift(g, ty - pt, tx - pl, (h, w)) for ty, tx in taps], axis=-1)
+    dx = _dot(cols, kernel_cat, ((3,), (1,)))  # (n, H, W, C_in)
+    dk = _dot(x, cols, ((0, 1, 2), (0, 1, 2)))  # (C_in, T * C_out)
+    return dx, dk
 
-    @jax.checkpoint  # rebuild the copies in the backward pass rather than storing them
-    def term(xc, kmat):
-        n = xc.shape[0]
-        cols = jnp.concatenate([
-            lax.slice(xc, (0, ty, tx, 0), (n, ty + sh * (ho - 1) + 1, tx + sw * (wo - 1) + 1, c),
-                      (1, sh, sw, 1))
-            for ty, tx in taps], axis=-1)  # (n, Ho, Wo, T*C)
-        y_t = _dot(kmat, cols, ((0,), (3,)))  # (O, n, Ho, Wo)
-        return jnp.transpose(y_t, (1, 2, 3, 0))
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _shifted_conv(x: jax.Array, kernel: jax.Array, pads: Pads, taps: Taps) -> jax.Array:
+    """A stride-1 convolution whose kernel is zero off ``taps``: the value from lax over the
+    taps' bounding box, both gradients from the shifted copies of the output gradient (see the
+    module docstring), written with pads and dot products only, so that their own derivatives
+    (a gradient penalty's) are dot products as well, in and out of loops."""
+    return _box_conv(x, kernel, pads, taps)
+
+
+def _shifted_conv_fwd(x, kernel, pads, taps):
+    return _shifted_conv(x, kernel, pads, taps), (x, kernel)
+
+
+def _shifted_conv_bwd(pads, taps, residuals, g):
+    x, kernel = residuals
+    kh, kw, c, o = kernel.shape
+    b, t_count = x.shape[0], len(taps)
+    used = np.array([ty * kw + tx for ty, tx in taps])
+    kernel_cat = kernel.reshape(kh * kw, c, o)[used].transpose(1, 0, 2).reshape(c, t_count * o)
+    chunk = _batch_chunk(b, t_count * o * x.shape[1] * x.shape[2] * x.dtype.itemsize)
     if chunk == b:
-        return term(xp, kmat)
-    # Strided chunks (chunk i: rows i, i + b / chunk, ...): when the batch is split over
-    # devices, each device holds its share of every chunk, so the scan moves no rows between
-    # devices (contiguous chunks would each sit on a subset of them and make XLA gather).
-    xs = jnp.moveaxis(xp.reshape(chunk, b // chunk, *xp.shape[1:]), 1, 0)
-    _, ys = lax.scan(lambda carry, xc: (carry, term(xc, kmat)), None, xs)
-    return jnp.moveaxis(ys, 0, 1).reshape(b, ho, wo, o)
+        dx, dk_cat = _shifted_grads(x, kernel_cat, g, pads, taps)
+    else:
+        # Strided chunks (chunk i: rows i, i + b / chunk, ...): when the batch is split over
+        # devices, each device holds its share of every chunk, so the scan moves no rows
+        # between devices (contiguous chunks would each sit on a subset of them).
+        def strided(a):
+            return jnp.moveaxis(a.reshape(chunk, b // chunk, *a.shape[1:]), 1, 0)
+
+        def body(dk, xg):
+            dx_c, dk_c = _shifted_grads(xg[0], kernel_cat, xg[1], pads, taps)
+            return dk + dk_c, dx_c
+
+        dk_cat, dxs = lax.scan(body, jnp.zeros(kernel_cat.shape, kernel_cat.dtype),
+                               (strided(x), strided(g)))
+        dx = jnp.moveaxis(dxs, 0, 1).reshape(x.shape)
+    d_taps = dk_cat.reshape(c, t_count, o).transpose(1, 0, 2)
+    dk = jnp.zeros((kh * kw, c, o), d_taps.dtype).at[used].set(d_taps)
+    return dx, dk.reshape(kernel.shape)
+
+
+_shifted_conv.defvjp(_shifted_conv_fwd, _shifted_conv_bwd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,7 +363,7 @@ def _input_grad(g: jax.Array, kernel: jax.Array, in_hw, strides, pads: Pads,
     # Itself a canonical convolution with canonical gradients: a gradient penalty
     # differentiates this input gradient again (WGAN-GP's critic step), inside the loop too.
     return _canonical_conv(g, flipped, tuple(lhs_dilation),
-                           tuple(tuple(p) for p in grad_pads), tuple(strides), None)
+                           tuple(tuple(p) for p in grad_pads), tuple(strides))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
@@ -339,39 +394,28 @@ def _kernel_grad_fwd(x, g, kernel_hw, strides, pads, lhs_dilation):
 def _kernel_grad_bwd(kernel_hw, strides, pads, lhs_dilation, residuals, dk_bar):
     x, g = residuals
     dx = _input_grad(g, dk_bar, x.shape[1:3], strides, pads, lhs_dilation)
-    dg = _canonical_conv(x, dk_bar, tuple(strides), pads, tuple(lhs_dilation), None)
+    dg = _canonical_conv(x, dk_bar, tuple(strides), pads, tuple(lhs_dilation))
     return dx, dg
 
 
 _kernel_grad.defvjp(_kernel_grad_fwd, _kernel_grad_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
-def _canonical_conv(x, kernel, strides, pads, lhs_dilation, taps):
-    """``lax.conv_general_dilated`` whose gradients are canonical convolutions; with ``taps``
-    (a stride-1, undilated convolution) the kernel gradient is computed by im2col instead."""
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _canonical_conv(x, kernel, strides, pads, lhs_dilation):
+    """``lax.conv_general_dilated`` whose gradients are canonical convolutions."""
     return lax.conv_general_dilated(x, kernel, strides, pads, lhs_dilation=lhs_dilation,
                                     dimension_numbers=DIMENSION_NUMBERS)
 
 
-def _canonical_conv_fwd(x, kernel, strides, pads, lhs_dilation, taps):
-    return _canonical_conv(x, kernel, strides, pads, lhs_dilation, taps), (x, kernel)
+def _canonical_conv_fwd(x, kernel, strides, pads, lhs_dilation):
+    return _canonical_conv(x, kernel, strides, pads, lhs_dilation), (x, kernel)
 
 
-def _canonical_conv_bwd(strides, pads, lhs_dilation, taps, residuals, g):
+def _canonical_conv_bwd(strides, pads, lhs_dilation, residuals, g):
     x, kernel = residuals
-    dx = _input_grad(g, kernel, x.shape[1:3], strides, pads, lhs_dilation)
-    if taps is None:
-        return dx, _kernel_grad(x, g, tuple(kernel.shape[:2]), strides, pads,
-                                lhs_dilation)
-    kh, kw, c, o = kernel.shape
-    used = np.array([ty * kw + tx for ty, tx in taps])
-    kernel_taps = kernel.reshape(kh * kw, c, o)[used]
-    _, pullback = jax.vjp(
-        lambda kt: _im2col_kernel_term(x, kt, strides, pads, taps, g.shape[1:3]), kernel_taps)
-    (d_taps,) = pullback(g)
-    dk = jnp.zeros((kh * kw, c, o), d_taps.dtype).at[used].set(d_taps)
-    return dx, dk.reshape(kernel.shape)
+    return (_input_grad(g, kernel, x.shape[1:3], strides, pads, lhs_dilation),
+            _kernel_grad(x, g, tuple(kernel.shape[:2]), strides, pads, lhs_dilation))
 
 
 _canonical_conv.defvjp(_canonical_conv_fwd, _canonical_conv_bwd)
@@ -390,39 +434,39 @@ def _taps_of(mask: np.ndarray | None, kernel_shape) -> Taps:
     return tuple((ty, tx) for ty in range(kh) for tx in range(kw) if used[ty, tx])
 
 
-# When the im2col kernel tangent is used (bench_convolution.py, 2-core x86, CPU time of value and
-# both gradients): lax's own kernel gradient ranges from fine (batch 16 on 9x9 maps) to 4x
-# slower than the forward convolution (3x3 at 28x28, batch 64) and to 70x slower (a 2x2 kernel
-# to 256 channels on 8x8 maps at batch 128: 6.5 CPU-seconds), so im2col is the default for
-# stride-1 kernels. The exceptions are inputs with few channels, whose copies are narrow and
-# whose lax kernel gradient is cheap (7x7 kernels on 1 to 5 input channels: 1.1x to 2x slower
-# in im2col), and few output channels (a matrix-vector product: the copies cost more than they
-# save). Strided kernel gradients are lowered differently by XLA and were as fast in lax as in
-# im2col (DCGAN's discriminator, PixelCNN++'s downsampling).
+# When the shifted gradients are used (bench_convolution.py, 2-core x86, CPU time of the value
+# and both gradients): lax's own gradients range from fine (batch 16 on 9x9 maps) to 4x slower
+# than the forward convolution (3x3 at 28x28, batch 64) and to 70x slower (a 2x2 kernel to 256
+# channels on 8x8 maps at batch 128: 6.5 CPU-seconds), so the shifted gradients are the default
+# for stride-1 kernels. The exceptions are inputs with few channels (first layers, whose lax
+# kernel gradient is cheap and whose input gradient is never needed) and few output channels
+# (a matrix-vector product: the copies cost more than they save). Strided kernel gradients are
+# lowered differently by XLA and were as fast in lax (DCGAN's discriminator, PixelCNN++'s
+# downsampling).
 _MIN_IN_FEATURES = 8
 _MIN_OUT_FEATURES = 4
 
 
 def _conv_plan(x_shape, kernel_shape, strides, pads: Pads, taps: Taps) -> str:
-    """The CPU formulation of a forward convolution: "contraction", "im2col" or "lax"."""
+    """The CPU formulation of a forward convolution: "contraction", "shifted" or "lax"."""
     kh, kw, c, o = kernel_shape
     (pt, pb), (pl, pr) = pads
     if (kh, kw) == (1, 1) or (kh, kw) == (x_shape[1] + pt + pb, x_shape[2] + pl + pr):
         return "contraction"
     if tuple(strides) == (1, 1) and c >= _MIN_IN_FEATURES and o >= _MIN_OUT_FEATURES:
-        return "im2col"
+        return "shifted"
     return "lax"
 
 
 def _cpu_conv(x: jax.Array, kernel: jax.Array, strides, pads: Pads, taps: Taps,
-              force_im2col: bool = False) -> jax.Array:
+              force_shifted: bool = False) -> jax.Array:
     """The XLA:CPU formulation of ``lax.conv_general_dilated`` (see the module docstring)."""
     plan = _conv_plan(x.shape, kernel.shape, strides, pads, taps)
     if plan == "contraction":
         return _contraction(x, kernel, strides, pads)
-    if taps and (plan == "im2col" or (force_im2col and tuple(strides) == (1, 1))):
-        return _canonical_conv(x, kernel, tuple(strides), pads, (1, 1), tuple(taps))
-    return _canonical_conv(x, kernel, tuple(strides), pads, (1, 1), None)
+    if taps and (plan == "shifted" or (force_shifted and tuple(strides) == (1, 1))):
+        return _shifted_conv(x, kernel, pads, tuple(taps))
+    return _canonical_conv(x, kernel, tuple(strides), pads, (1, 1))
 
 
 def _run(formulation: str, cpu: Callable, plain: Callable, *args) -> jax.Array:
@@ -542,7 +586,7 @@ def _phase_conv_transpose(x: jax.Array, kernel: jax.Array, strides, pads: Pads) 
     k, mask = _phase_kernel(kernel, plan_h, plan_w)
     # lax's kernel gradient of this convolution is the pathological case (see above).
     y = _cpu_conv(x, k, (1, 1), (plan_h[2], plan_w[2]), _taps_of(mask, k.shape),
-                  force_im2col=True)
+                  force_shifted=True)
     hy, wy = y.shape[1:3]
     y = y.reshape(b, hy, wy, sh, sw, o).transpose(0, 1, 3, 2, 4, 5)
     y = y.reshape(b, hy * sh, wy * sw, o)
@@ -568,17 +612,17 @@ def _cpu_conv_transpose(x: jax.Array, kernel: jax.Array, strides, pads: Pads) ->
         return _cpu_conv(x, kernel, (1, 1), pads, _taps_of(None, kernel.shape))
     if plan == "phase decomposition":
         return _phase_conv_transpose(x, kernel, strides, pads)
-    return _canonical_conv(x, kernel, (1, 1), pads, tuple(strides), None)
+    return _canonical_conv(x, kernel, (1, 1), pads, tuple(strides))
 
 
-_PLAN_NAMES = {"contraction": "contraction", "im2col": "im2col kernel tangent", "lax": "lax"}
+_PLAN_NAMES = {"contraction": "contraction", "shifted": "shifted gradients", "lax": "lax"}
 
 
 def cpu_formulation(x_shape, kernel_shape, *, strides: int | Sequence[int] = 1,
                     padding: Any = "SAME", mask: np.ndarray | None = None,
                     transpose: bool = False) -> str:
     """The formulation :func:`conv2d` (or, with ``transpose``, :func:`conv_transpose2d`) uses
-    on the CPU for these shapes: "contraction", "im2col kernel tangent", "phase decomposition"
+    on the CPU for these shapes: "contraction", "shifted gradients", "phase decomposition"
     or "lax". Computes nothing; for benchmarks, tests and the curious.
     """
     strides = _pair("strides", strides)
