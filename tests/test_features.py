@@ -13,6 +13,7 @@ import shutil
 
 import numpy as np
 import pytest
+from test_engine import flip_bytes
 
 import genjax.data
 import genjax.data.dataset
@@ -90,24 +91,13 @@ def test_classifier_is_a_feature_network(run, no_data):
     assert not isinstance(object(), FeatureNetwork)
 
 
-def _flip_bytes(step_dir) -> None:
-    """Same size, other bytes, in the middle of every array file of a step (which file holds
-    which array is orbax's choice, so one file alone may miss the restored arrays)."""
-    files = [p for p in step_dir.rglob("*") if p.is_file() and "ocdbt.process" in str(p)]
-    for target in files:
-        data = bytearray(target.read_bytes())
-        for i in range(len(data) // 2, min(len(data), len(data) // 2 + 64)):
-            data[i] ^= 0xFF
-        target.write_bytes(bytes(data))
-
-
 def test_a_corrupted_checkpoint_is_refused(run, tmp_path, capsys):
     """Changed bytes in a step are refused: by genjax's content hash where orbax reads them back
     (orbax-checkpoint 0.12 with jax 0.10), by orbax itself where its reader checks the file
     (the newer orbax of jax 0.12 on Python 3.12); either way the step is skipped and left."""
     workdir = tmp_path / "classifier"
     shutil.copytree(run[0], workdir)
-    _flip_bytes(workdir / "checkpoints" / "20")
+    flip_bytes(workdir / "checkpoints" / "20")
     clf = load_classifier(workdir)  # the previous intact step, the damaged one left in place
     assert clf.step == 10
     err = capsys.readouterr().err
@@ -119,7 +109,7 @@ def test_a_corrupted_checkpoint_is_refused(run, tmp_path, capsys):
     damaged = tmp_path / "damaged"
     shutil.copytree(run[0], damaged)
     for step in ("10", "20"):
-        _flip_bytes(damaged / "checkpoints" / step)
+        flip_bytes(damaged / "checkpoints" / step)
     with pytest.raises(CheckpointError, match="no intact checkpoint"):
         load_classifier(damaged)
 

@@ -13,7 +13,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from test_engine import REPO, TINY, _largest_data_file, assert_trees_equal, tiny_config
+from test_engine import REPO, TINY, assert_trees_equal, flip_bytes, tiny_config
 
 import genjax.cli
 from genjax.experiments import load_config
@@ -157,10 +157,7 @@ def test_a_reader_skips_damaged_steps_without_moving_them(tmp_path, capsys):
         trainer.step()
         trainer.save(wait=True)
     trainer.checkpoints.close()
-    target = _largest_data_file(tmp_path / "checkpoints" / "2")
-    data = bytearray(target.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    target.write_bytes(bytes(data))
+    flip_bytes(tmp_path / "checkpoints" / "2")
     reader = Trainer(tiny_config(), tmp_path, read_only=True)
     assert reader.restore() and reader.current_step == 1
     reader.checkpoints.close()
