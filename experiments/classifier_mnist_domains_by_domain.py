@@ -6,9 +6,8 @@ Command:   genjax train classifier_mnist_domains_by_domain \\
            genjax train stargan_mnist --workdir runs/stargan_mnist --set data.manual_dir=DIR \\
                --set model.classifier_workdir=runs/classifier_mnist_domains \\
                --set model.domain_classifier_workdir=runs/classifier_mnist_domains_by_domain
-Run time:  not measured here (CPU time): 2000 steps of the classifier_digits CNN on 28x28
-           images, about the 2000 steps of classifier_mnist (3000 steps took 6 min on 2 shared
-           CPU cores).
+Run time:  162 s (the summary's "seconds"; 2.8 min wall) on 2 shared CPU cores
+           (x86, jax 0.10.2, 2026-12-04).
 Protocol:  data.name=mnist_domains_by_domain: the original, inverted, rot90 and thick views
            (genjax.data.domains) of MNIST, 240k train / 40k test images, labels = the view's
            index in genjax.data.domains.DOMAINS (4 classes), pixels scaled to [0, 1] ("unit");
@@ -16,8 +15,9 @@ Protocol:  data.name=mnist_domains_by_domain: the original, inverted, rot90 and 
            128-d feature layer, Adam 1e-3, batch 100, 2000 steps (0.83 epochs), seed 0: exactly
            the domain classifier stargan_mnist trained in memory (2000 steps)
            before it became this explicit run.
-Expected:  not measured here. No paper anchor: it measures whether a translation reaches its
-           target domain; stargan_mnist reports its accuracy on the ground-truth views beside it.
+Expected:  measured (seed 0, 2026-12-04): test accuracy 0.992 over the 40k test views. No paper
+           anchor: it measures whether a translation reaches its target domain; stargan_mnist
+           reports its accuracy on the ground-truth views beside it.
 """
 
 from genjax.methods.classifier import ClassifierConfig
