@@ -60,6 +60,7 @@ def test_command_writes_the_environment(bench_json):
     meta = bench_json["meta"]
     for key in ("date", "command", "platform", "device_kind", "cpu", "cpu_count", "elapsed_s"):
         assert meta[key], key
+    assert meta["complete"] is True
     assert "run.py" in meta["command"] and "--budget-minutes" in meta["command"]
     assert set(meta["versions"]) >= {"jax", "jaxlib", "flax", "optax", "torch"}
     assert meta["versions"]["jax"] == jax.__version__
@@ -90,8 +91,14 @@ def test_command_rows_hold_positive_finite_numbers(bench_json):
         assert math.isfinite(r["loop_overhead_pct"]) and r["loop_overhead_pct"] < 100
         assert _positive(r["flops_per_step"]) and _positive(r["achieved_flops_per_s"])
         assert _positive(r["fraction_of_peak"])
-        assert r["memory"]["compiled_step"]["argument_size_in_bytes"] > 0
-        peak = r["memory"]["device_peak_bytes"]
+        step = r["memory"]["compiled_step"]
+        assert step["argument_size_in_bytes"] > 0
+        assert r["memory"]["step_bytes"] == (step["argument_size_in_bytes"]
+                                             + step["output_size_in_bytes"]
+                                             - step["alias_size_in_bytes"]
+                                             + step["temp_size_in_bytes"])
+        assert r["memory"]["step_bytes"] >= step["argument_size_in_bytes"]
+        peak = r["memory"]["device_peak_bytes_process"]
         assert peak is None or peak > 0  # None where the backend does not report it (CPU)
         twin = r["twin"]
         if _torch_importable():

@@ -256,6 +256,17 @@ def test_other_transformations(transpose, shifted_everywhere):
         jax.jvp(mine, (x, k), (xd, v))
 
 
+def _cpu_program(fn, *args) -> str:
+    """The program XLA:CPU compiles for ``jax.jit(fn)(*args)``, whatever the default backend.
+
+    The layouts checked below are XLA:CPU's (the "cpu" formulation exists for it); on a GPU the
+    default backend would compile cuDNN custom calls instead, with no ``convolution`` to read
+    (seen on an H200: the layout assertions then saw an empty list).
+    """
+    cpu = jax.devices("cpu")[0]
+    return jax.jit(fn).lower(*(jax.device_put(a, cpu) for a in args)).compile().as_text()
+
+
 # Every convolution XLA:CPU compiles for a training step must be in the canonical layout
 # (batch, spatial, feature) x (spatial, in, out): inside a loop body (steps_per_dispatch's
 # device loop) XLA does not canonicalize, and a non-canonical kernel gradient runs in a naive
@@ -282,7 +293,7 @@ def test_gradients_inside_a_loop_are_canonical_and_exact(kind):
     def looped(x, k, n):
         return lax.fori_loop(0, n, lambda i, c: grad(x, k), grad(x, k))
 
-    compiled = jax.jit(looped).lower(x, k, np.int32(1)).compile().as_text()
+    compiled = _cpu_program(looped, x, k, np.int32(1))
     labels = [line.split("dim_labels=")[1].split(",")[0] for line in compiled.splitlines()
               if " convolution(" in line]
     assert labels and set(labels) == {"b01f_01io->b01f"}, labels
@@ -322,7 +333,7 @@ def test_gradient_penalty_inside_a_loop_matches_lax():
     def looped(k1, k2, x, n):
         return lax.fori_loop(0, n, lambda i, c: mine(k1, k2, x), mine(k1, k2, x))
 
-    compiled = jax.jit(looped).lower(k1, k2, x, np.int32(1)).compile().as_text()
+    compiled = _cpu_program(looped, k1, k2, x, np.int32(1))
     labels = {line.split("dim_labels=")[1].split(",")[0] for line in compiled.splitlines()
               if " convolution(" in line}
     assert "b01f_01io->b01f" in labels and labels <= {"b01f_01io->b01f", "01fb_o01i->f01b"}, labels
