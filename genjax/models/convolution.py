@@ -25,7 +25,9 @@ measured forward+backward ratios ``lax / this`` from ``bench_convolution.py``):
 * ``contraction`` - a 1x1 kernel (any stride and padding: pad, subsample, contract the
   channels) or a kernel covering the whole padded input (one output position, e.g. StarGAN's
   classification head): one ``dot_general``, whose derivatives are dots as well. PixelCNN's
-  1x1 layers 2.0-4.7x, StarGAN's head 3.3x.
+  1x1 layers 2.0-4.7x, StarGAN's head 3.3x. Every product over positions is written on
+  (positions, channels) matrices (``_flat``): XLA:CPU then reads the transposed operand of a
+  kernel gradient in place instead of first writing channel-major copies of both operands.
 * ``shifted gradients`` - a stride-1 kernel larger than 1x1 with at least 8 input and 4
   output channels. The value is ``lax.conv_general_dilated`` over the bounding box of the taps
   the static ``mask`` leaves nonzero (a PixelCNN type-B 3x3 kernel is a 2x3 one, a type-A 7x7
@@ -217,6 +219,21 @@ def _pad_spatial(x: jax.Array, pads: Pads) -> jax.Array:
     return lax.pad(x, jnp.zeros((), x.dtype), config)
 
 
+def _flat(a: jax.Array) -> jax.Array:
+    """An NHWC array as (N*H*W, C), a free reshape.
+
+    Dots over the positions are written on these 2-D views: XLA:CPU runs ``x^T @ g`` of two
+    (positions, C) matrices as one dot that reads ``x`` transposed in place, while the same
+    contraction over the (N, H, W) axes of 4-D arrays gets transposing copies of both operands
+    fused into their producers first. Measured on the 2-core x86 CPU, jax 0.10.2: a 1x1 kernel
+    gradient over 64 x 28 x 28 positions, 64 -> 128 channels, 25 -> 11 ms; whole jitted train
+    steps (the two forms compiled in one process, timed alternately): PixelCNN (binarized
+    MNIST) 2262 -> 2025 ms, Gated PixelCNN 3220 -> 2818 ms, Real NVP 3892 -> 3519 ms, DCGAN
+    183 -> 171 ms; WGAN-GP and CycleGAN unchanged within their spread.
+    """
+    return a.reshape(-1, a.shape[-1])
+
+
 def _dot(a: jax.Array, b: jax.Array, contract: tuple[tuple[int, ...], tuple[int, ...]]):
     """``dot_general`` accumulating in at least float32, returned in the dtype of ``a``."""
     acc = jnp.promote_types(a.dtype, jnp.float32)
@@ -235,7 +252,12 @@ def _contraction(x: jax.Array, kernel: jax.Array, strides, pads: Pads) -> jax.Ar
         sh, sw = strides
         if (sh, sw) != (1, 1):
             xp = xp[:, ::sh, ::sw]
-        return _dot(xp, kernel.reshape(c, o), ((3,), (0,)))
+        # As a (positions, C) x (C, O) product: the kernel gradient is then one 2-D dot that
+        # XLA:CPU runs with the transposed operand in place; contracting the three leading axes
+        # of a 4-D array made it write channel-major copies of the input and the output
+        # gradient first (see ``_flat``).
+        n, h, w = xp.shape[:3]
+        return _dot(_flat(xp), kernel.reshape(c, o), ((1,), (0,))).reshape(n, h, w, o)
     # One output position: a (B, kh*kw*C) x (kh*kw*C, O) product.
     y = _dot(xp.reshape(x.shape[0], kh * kw * c), kernel.reshape(kh * kw * c, o), ((1,), (0,)))
     return y.reshape(x.shape[0], 1, 1, o)
@@ -284,9 +306,10 @@ def _shifted_grads(x: jax.Array, kernel_cat: jax.Array, g: jax.Array, pads: Pads
     """
     (pt, _), (pl, _) = pads
     h, w = x.shape[1:3]
-    cols = jnp.concatenate([_shift(g, ty - pt, tx - pl, (h, w)) for ty, tx in taps], axis=-1)
-    dx = _dot(cols, kernel_cat, ((3,), (1,)))  # (n, H, W, C_in)
-    dk = _dot(x, cols, ((0, 1, 2), (0, 1, 2)))  # (C_in, T * C_out)
+    cols = _flat(jnp.concatenate([_shift(g, ty - pt, tx - pl, (h, w)) for ty, tx in taps],
+                                 axis=-1))  # (n*H*W, T * C_out)
+    dx = _dot(cols, kernel_cat, ((1,), (1,))).reshape(x.shape)  # (n, H, W, C_in)
+    dk = _dot(_flat(x), cols, ((0,), (0,)))  # (C_in, T * C_out)
     return dx, dk
 
 
