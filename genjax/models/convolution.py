@@ -252,10 +252,7 @@ def _contraction(x: jax.Array, kernel: jax.Array, strides, pads: Pads) -> jax.Ar
         sh, sw = strides
         if (sh, sw) != (1, 1):
             xp = xp[:, ::sh, ::sw]
-        # As a (positions, C) x (C, O) product: the kernel gradient is then one 2-D dot that
-        # XLA:CPU runs with the transposed operand in place; contracting the three leading axes
-        # of a 4-D array made it write channel-major copies of the input and the output
-        # gradient first (see ``_flat``).
+        # A (positions, C) x (C, O) product, so that the kernel gradient is a 2-D dot (``_flat``).
         n, h, w = xp.shape[:3]
         return _dot(_flat(xp), kernel.reshape(c, o), ((1,), (0,))).reshape(n, h, w, o)
     # One output position: a (B, kh*kw*C) x (kh*kw*C, O) product.
