@@ -16,7 +16,7 @@ One row per config x compute dtype (``--dtypes``, default float32 and bfloat16 t
   beforehand, state copied from the trainer (it is donated), blocking only at the end; and the
   loop's overhead ``1 - real / engine_free`` in percent;
 * FLOPs per step from XLA's cost analysis of that step, achieved FLOP/s at the real loop's rate
-  and its fraction of the peak of the row's dtype, measured at the start of the run (large
+  and its fraction of the peak of the row's dtype, measured in the same run just before the timed rows (large
   float32 and bfloat16 matmuls);
 * peak device memory where the backend reports it (``device.memory_stats()``; None on CPU) and
   the compiled step's buffer sizes (``memory_analysis()``);
@@ -39,6 +39,16 @@ alone exceed the budget, every row still gets 2 % of the budget (at least 5 s) o
 number is from. A row that cannot be set up (missing data, a dtype a family does not support
 yet) gets the error message and the command goes on.
 
+``--measure-lock FILE`` (``fcntl.flock``): several commands started together on one machine (say
+one per family) set their rows up in parallel under a shared lock on FILE, and each measures the
+peak and times its rows under an exclusive one: nothing is timed while another command (or
+anything else that holds FILE, e.g. ``flock -s FILE pytest ...``) compiles or runs. A command's
+budget counts from its own start, so with the lock give ``--row-seconds S`` (each row's timed
+seconds) rather than rely on an equal share of the budget.
+
+``--report A.json B.json ...`` prints one table from the JSON files of earlier commands (the
+rows of all of them, with each file's device, peak and date) and measures nothing.
+
 Timings on a shared machine drift: compare numbers only within one run (the ratios), never
 across runs. Nothing here asserts on speed.
 """
@@ -55,6 +65,7 @@ _T0 = time.perf_counter()  # the budget counts from here, imports included
 OMP_WAIT_POLICY = os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -508,8 +519,27 @@ class Row:
         self._stage = "timed repeats"
         self._timed_stages(lambda: self._measure(deadline, peaks))
 
+    def _recalibrate(self) -> None:
+        """Under ``--measure-lock`` the set-up's calibration ran beside other commands' set-up:
+        a short pilot of each phase, timed alone, replaces it (the real loop's pilot doubles its
+        steps until it lasts 0.1 s, so its fixed cost per call does not count as per-step)."""
+        trainer, k = self.trainer, 2
+        while True:
+            result = trainer.train(k)
+            if result["seconds"] >= 0.1 or k >= 256:
+                break
+            k *= 2
+        self.per_step["real"] = result["seconds"] / result["steps"]
+        self.per_step["free"] = 1.0 / time_engine_free(self.compiled, trainer,
+                                                       self.device_batches, k)
+        if self.twin is not None:
+            self.per_step["twin"] = 1.0 / time_twin(self.twin, self.host, k,
+                                                    trainer.config.train.log_every)
+
     def _measure(self, deadline: float, peaks: dict) -> None:
         row, trainer, cfg = self.row, self.trainer, self.trainer.config.train
+        if self.args.measure_lock is not None:
+            self._recalibrate()
         n, repeats = self.plan_steps(deadline - time.perf_counter())
         row["calibration"] = {f"{k}_step_s": v for k, v in self.per_step.items()}
         row["calibration"].update(planned_steps=n, planned_repeats=repeats,
@@ -624,19 +654,22 @@ def table_row(row: dict) -> dict:
     }
 
 
-def print_table(rows: list[dict], meta: dict) -> None:
-    peaks = meta["peaks"]
-    print(f"\n{meta['device_kind']} ({meta['platform']}, {meta['num_devices']} device(s)); "
+def print_header(meta: dict, prefix: str = "") -> None:
+    print(f"{prefix}{meta['device_kind']} ({meta['platform']}, {meta['num_devices']} device(s)); "
           f"CPU {meta['cpu']} x {meta['cpu_count']}; jax {meta['versions']['jax']}, "
           f"torch {meta['versions']['torch']}; {meta['date']}")
-    print("peak (matmul): " + ", ".join(
-        f"{k} {v['flops_per_s'] / 1e9:.1f} GFLOP/s (n={v['n']})" for k, v in peaks.items()))
+    peaks = meta.get("peaks") or {}
+    print("peak (matmul): " + (", ".join(
+        f"{k} {v['flops_per_s'] / 1e9:.1f} GFLOP/s (n={v['n']})" for k, v in peaks.items())
+        or "not measured (the command stopped before its measurements)"))
     device_peak = meta.get("device_peak_bytes_process")
     print("peak device memory of the whole process: " + (
         "not reported by this backend" if device_peak is None else f"{device_peak / 2**20:,.0f} MB")
         + "; step MB: one call of the compiled step (XLA's buffer assignment: arguments + "
         "outputs - donated + temporaries)")
-    print()
+
+
+def print_rows(rows: list[dict]) -> None:
     cells = [table_row(r) for r in rows]
     print("| " + " | ".join(TABLE) + " |")
     print("|" + "|".join("---" for _ in TABLE) + "|")
@@ -646,6 +679,13 @@ def print_table(rows: list[dict], meta: dict) -> None:
         tw = r.get("twin") or {}
         if r["status"] == "ok" and tw.get("status") != "ok":
             print(f"- {r['label']} [{r['dtype']}]: twin {tw['status']}: {tw['reason']}")
+
+
+def print_table(rows: list[dict], meta: dict) -> None:
+    print()
+    print_header(meta)
+    print()
+    print_rows(rows)
     print(f"\ntotal {meta['elapsed_s']:.0f} s of a {meta['budget_minutes']}-minute budget; "
           "numbers are medians over the repeats; genjax/torch > 1 means genjax is faster. "
           "Timings drift on a shared machine: compare within this run only.")
@@ -671,6 +711,70 @@ def _json_safe(x):
     return x
 
 
+def report(paths: list[str]) -> int:
+    """One table from earlier commands' JSON files (``--report``); rows not yet measured in a
+    file that a stopped command left (``meta.complete`` false) are listed as such."""
+    rows = []
+    for i, path in enumerate(paths):
+        try:
+            data = json.loads(Path(path).read_text())
+            meta, file_rows = data["meta"], data["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            print(f"error: {path} is not a JSON file written by benchmarks/run.py ({err})",
+                  file=sys.stderr)
+            return 2
+        print_header(meta, prefix=f"[{i + 1}] {path}: ")
+        print(f"    command: {meta.get('command', '?')}"
+              + ("" if meta.get("complete") else "  (stopped before it finished)"))
+        for r in file_rows:
+            if r.get("status") == "ok" and "real_loop" not in r:
+                r = {**r, "status": "error", "error_stage": "measure",
+                     "error": "not measured (the command stopped first)"}
+            rows.append({**r, "label": f"{r['label']} [{i + 1}]"})
+    print()
+    print_rows(rows)
+    print("\nnumbers are medians over the repeats; genjax/torch > 1 means genjax is faster; "
+          "[k] names the file (and so the run) a row comes from: compare within one run only.")
+    return 0
+
+
+class MeasureLock:
+    """``--measure-lock FILE``: commands started together share FILE through ``flock``.
+
+    Each holds a shared lock while it sets its rows up (data, compilations, twin checks) and
+    converts it to an exclusive one to measure the peak and time its rows, so nothing times while
+    any of them (or anything else holding FILE, e.g. ``flock -s FILE pytest``) still compiles or
+    runs. Without a path every method does nothing.
+    """
+
+    def __init__(self, path: str | None):
+        self.file = None if path is None else open(path, "a")  # noqa: SIM115 (held for the run)
+        self.path = path
+        self._flock(shared=True)
+
+    def _flock(self, *, shared: bool) -> float:
+        if self.file is None:
+            return 0.0
+        import fcntl
+
+        t0 = time.perf_counter()
+        fcntl.flock(self.file.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        return time.perf_counter() - t0
+
+    @contextlib.contextmanager
+    def exclusive(self, meta: dict):
+        if self.file is not None:
+            log(f"waiting until nothing else holds {self.path} (set-up or timing elsewhere)")
+            meta["lock_wait_s"] = self._flock(shared=False)
+            log(f"  holding it alone after {meta['lock_wait_s']:.1f} s")
+        try:
+            yield
+        finally:
+            if self.file is not None:
+                self.file.close()  # releases the lock
+                self.file = None
+
+
 # -- main ---------------------------------------------------------------------------------------
 def plan(args) -> list[tuple[str, tuple[str, ...], str]]:
     """``(config, row overrides, label)`` for every requested config (families, then configs)."""
@@ -690,9 +794,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--families", nargs="+", choices=sorted(FAMILIES), default=None,
                    help="families to run (each names its MNIST-scale config)")
     p.add_argument("--configs", nargs="+", default=None, help="configs to run by name or path")
-    p.add_argument("--budget-minutes", type=float, required=True,
-                   help="the whole command aims to fit in this many minutes")
-    p.add_argument("--out", required=True, help="the JSON file to write")
+    p.add_argument("--budget-minutes", type=float, default=None,
+                   help="the whole command aims to fit in this many minutes (required)")
+    p.add_argument("--out", default=None, help="the JSON file to write (required)")
     p.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES))
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="config override for every row (repeatable)")
@@ -701,11 +805,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per row (median)")
     p.add_argument("--max-steps", type=int, default=20000, help="cap on timed steps per repeat")
     p.add_argument("--no-twins", action="store_true", help="skip the PyTorch twins")
+    p.add_argument("--measure-lock", default=None, metavar="FILE",
+                   help="set up under a shared and time under an exclusive lock on FILE, for "
+                        "commands run in parallel")
+    p.add_argument("--row-seconds", type=float, default=None, metavar="S",
+                   help="timed seconds per row, instead of an equal share of the budget")
+    p.add_argument("--report", nargs="+", default=None, metavar="JSON",
+                   help="print one table from earlier commands' JSON files; measures nothing")
     args = p.parse_args(argv)
+    if args.report:
+        return args
+    for flag in ("budget_minutes", "out"):
+        if getattr(args, flag) is None:
+            p.error(f"--{flag.replace('_', '-')} is required (or --report FILES)")
     if not args.families and not args.configs:
         args.families = list(FAMILIES)
     if args.budget_minutes <= 0:
         p.error(f"--budget-minutes must be > 0, got {args.budget_minutes}")
+    if args.row_seconds is not None and args.row_seconds <= 0:
+        p.error(f"--row-seconds must be > 0, got {args.row_seconds}")
     if args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
     return args
@@ -713,6 +831,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return report(args.report)
     deadline = _T0 + 60.0 * args.budget_minutes - TAIL_SECONDS
     meta = environment(args)
     try:
@@ -723,9 +843,9 @@ def main(argv=None) -> int:
         meta["torch_threads"] = torch.get_num_threads()
     except ImportError:
         meta["torch_threads"] = None
-    log("measuring the matmul peak")
-    meta["peaks"] = {d: matmul_peak(d) for d in DTYPES}
     out = Path(args.out)
+    meta["peaks"] = None
+    lock = MeasureLock(args.measure_lock)
     rows = [Row(n, [*o, *args.overrides], label, d, args)
             for n, o, label in plan(args) for d in args.dtypes]
     # Phase 1, every row: set-up, compile, twin check, warm-up, calibration (fixed costs).
@@ -733,21 +853,25 @@ def main(argv=None) -> int:
         log(f"prepare {i + 1}/{len(rows)}: {row.row['label']} [{row.dtype}]")
         row.prepare()
     write_json(out, meta, [r.row for r in rows], complete=False)
-    # Phase 2: what is left of the budget, shared equally by the rows that are ready.
-    ready = [r for r in rows if r.ok]
-    floor = max(MIN_ROW_SECONDS, MIN_ROW_FRACTION * 60.0 * args.budget_minutes)
-    for i, row in enumerate(ready):
-        now = time.perf_counter()
-        share = max(floor, (deadline - now) / (len(ready) - i))
-        log(f"measure {i + 1}/{len(ready)}: {row.row['label']} [{row.dtype}], {share:.0f} s")
-        row.measure(now + share, meta["peaks"])
-        row.release()
-        if row.ok:
-            r = row.row
-            log(f"  {r['real_loop']['steps_per_s']:.3g} steps/s through the loop, "
-                f"{r['steps_timed']} steps x {r['repeats']}")
-        meta["elapsed_s"] = time.perf_counter() - _T0
+    with lock.exclusive(meta):
+        log("measuring the matmul peak")
+        meta["peaks"] = {d: matmul_peak(d) for d in DTYPES}
         write_json(out, meta, [r.row for r in rows], complete=False)
+        # Phase 2: what is left of the budget, shared equally by the rows that are ready.
+        ready = [r for r in rows if r.ok]
+        floor = max(MIN_ROW_SECONDS, MIN_ROW_FRACTION * 60.0 * args.budget_minutes)
+        for i, row in enumerate(ready):
+            now = time.perf_counter()
+            share = args.row_seconds or max(floor, (deadline - now) / (len(ready) - i))
+            log(f"measure {i + 1}/{len(ready)}: {row.row['label']} [{row.dtype}], {share:.0f} s")
+            row.measure(now + share, meta["peaks"])
+            row.release()
+            if row.ok:
+                r = row.row
+                log(f"  {r['real_loop']['steps_per_s']:.3g} steps/s through the loop, "
+                    f"{r['steps_timed']} steps x {r['repeats']}")
+            meta["elapsed_s"] = time.perf_counter() - _T0
+            write_json(out, meta, [r.row for r in rows], complete=False)
     rows = [r.row for r in rows]
     meta["elapsed_s"] = time.perf_counter() - _T0
     meta["device_peak_bytes_process"] = device_peak_memory()

@@ -122,6 +122,32 @@ def test_command_reports_missing_data_as_a_row(bench_json):
             assert "binarized_mnist_train.amat" in r["error"]
 
 
+@pytest.mark.slow  # the benchmark command runs twice at once (about 1 min)
+def test_commands_under_one_measure_lock_time_in_turn(tmp_path):
+    """Two commands started together with --measure-lock both finish with every row timed: a
+    pilot under the lock recalibrates each row and --row-seconds sets its share (that the lock
+    excludes is the unit test above)."""
+    lock = tmp_path / "lock"
+    procs, outs = [], []
+    for i in range(2):
+        outs.append(tmp_path / f"b{i}.json")
+        cmd = [sys.executable, str(BENCHMARKS / "run.py"), "--configs", "vae_digits",
+               "--dtypes", "float32", "--budget-minutes", "1", "--row-seconds", "2",
+               "--measure-lock", str(lock), "--no-twins", "--out", str(outs[-1])]
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    for proc, out in zip(procs, outs, strict=True):
+        stdout, stderr = proc.communicate(timeout=1500)
+        assert proc.returncode == 0, stderr[-4000:]
+        assert "holding it alone after" in stderr
+        data = json.loads(out.read_text())
+        assert data["meta"]["complete"] is True and data["meta"]["lock_wait_s"] >= 0
+        (row,) = data["rows"]
+        assert row["status"] == "ok", row.get("error")
+        assert _positive(row["real_loop"]["steps_per_s"]) and row["steps_timed"] >= 1
+        assert row["calibration"]["seconds_left"] <= 2.0
+
+
 def test_twins_skipped_without_torch(monkeypatch):
     sys.path.insert(0, str(BENCHMARKS))
     try:
@@ -148,8 +174,76 @@ def test_parse_args_rows_and_errors():
         ("dcgan_mnist", (), "dcgan_mnist"),
     ]
     assert args.dtypes == ["float32", "bfloat16"]
+    assert args.measure_lock is None and args.row_seconds is None
     with pytest.raises(SystemExit):
         run.parse_args(["--configs", "vae_digits", "--budget-minutes", "0", "--out", "o"])
+    with pytest.raises(SystemExit):
+        run.parse_args(["--configs", "vae_digits", "--budget-minutes", "1", "--out", "o",
+                        "--row-seconds", "0"])
+    with pytest.raises(SystemExit):  # --out is required unless --report
+        run.parse_args(["--configs", "vae_digits", "--budget-minutes", "1"])
+    assert run.parse_args(["--report", "a.json", "b.json"]).report == ["a.json", "b.json"]
+
+
+def _run_module():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return run
+
+
+def test_measure_lock_times_only_when_nothing_else_holds_the_file(tmp_path):
+    """Two commands' locks on one file: both set up under shared locks at once; one cannot
+    time (exclusive) while the other still sets up, and can as soon as it is done."""
+    import threading
+
+    run = _run_module()
+    path = str(tmp_path / "lock")
+    first, second = run.MeasureLock(path), run.MeasureLock(path)  # shared: both granted
+    timing, meta = threading.Event(), {}
+
+    def measure():
+        with second.exclusive(meta):
+            timing.set()
+
+    thread = threading.Thread(target=measure, daemon=True)
+    thread.start()
+    assert not timing.wait(0.5), "timed while another command still held its shared lock"
+    with first.exclusive({}):  # the first command finishes set-up, times, releases
+        pass
+    assert timing.wait(30) and meta["lock_wait_s"] >= 0.5
+    thread.join(30)
+    assert first.file is None and second.file is None  # both released
+    with run.MeasureLock(None).exclusive({}):  # no path: nothing to wait for
+        pass
+
+
+def _meta(**kw) -> dict:
+    return {"device_kind": "cpu", "platform": "cpu", "num_devices": 1, "cpu": "x", "cpu_count": 2,
+            "versions": {"jax": "0", "torch": None}, "date": "2026-12-04", "peaks": None,
+            "command": "python run.py", **kw}
+
+
+def test_report_merges_files_and_marks_unmeasured_rows(tmp_path, capsys):
+    run = _run_module()
+    stopped = {"meta": _meta(complete=False), "rows": [
+        {"label": "dcgan_mnist", "dtype": "float32", "batch_size": 128, "status": "ok"},
+        {"label": "wgangp_mnist", "dtype": "float32", "batch_size": 250, "status": "error",
+         "error_stage": "trainer (data, initialisation)", "error": "no data"}]}
+    (tmp_path / "a.json").write_text(json.dumps(stopped))
+    (tmp_path / "b.json").write_text(json.dumps(stopped))
+    assert run.report([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "(stopped before it finished)" in out and "peak (matmul): not measured" in out
+    assert "| dcgan_mnist [1] | float32 | 128 | error (measure): not measured" in out
+    assert "| dcgan_mnist [2] |" in out
+    assert "| wgangp_mnist [2] | float32 | 250 | error (trainer (data, initialisation)): no data" \
+        in out
+    (tmp_path / "bad.json").write_text("{not json")
+    assert run.report([str(tmp_path / "bad.json")]) == 2
+    assert "is not a JSON file written by benchmarks/run.py" in capsys.readouterr().err
 
 
 # -- the twins ----------------------------------------------------------------------------------
