@@ -105,6 +105,12 @@ def test_command_rows_hold_positive_finite_numbers(bench_json):
             assert twin["status"] == "ok", twin.get("reason")
             assert twin["first_loss_max_rel_diff"] <= 1e-4
             assert twin["second_loss_max_rel_diff"] <= 1e-4
+            # what float32 round-off of the parameters does to genjax's own losses: measured,
+            # and small for this well-conditioned VAE
+            assert twin["roundoff_parameter_noise"] == 1e-7
+            for which in ("first", "second"):
+                assert 0 <= twin[f"{which}_loss_roundoff"] < 1e-5, twin
+                assert twin[f"{which}_loss_tolerance"] == 1e-4  # so the gate stays at 1e-4
             for key in ("steps_per_s", "examples_per_s", "ratio_genjax_over_torch",
                         "ratio_engine_free_over_torch"):
                 assert _positive(twin[key]), key
@@ -218,6 +224,25 @@ def test_measure_lock_times_only_when_nothing_else_holds_the_file(tmp_path):
     assert first.file is None and second.file is None  # both released
     with run.MeasureLock(None).exclusive({}):  # no path: nothing to wait for
         pass
+
+
+def test_roundoff_sensitivity_perturbs_the_parameters(monkeypatch):
+    """The twin check's conditioning run: no noise, no movement (the runs are deterministic
+    here); parameter noise moves the losses of both steps."""
+    from genjax.train.parallel import shard_batch
+
+    run = _run_module()
+    trainer = _trainer("vae_digits")
+    batches = [shard_batch(trainer.host_batch(s), trainer.mesh) for s in range(2)]
+    step = jax.jit(trainer.method.train_step)
+    monkeypatch.setattr(run, "ROUNDOFF", 0.0)
+    assert run.roundoff_sensitivity(step, trainer, batches, ["loss"]) == [0.0, 0.0]
+    monkeypatch.setattr(run, "ROUNDOFF", 1e-2)
+    moved = run.roundoff_sensitivity(step, trainer, batches, ["loss"])
+    assert len(moved) == 2 and all(0 < m < 1 for m in moved), moved
+    # the gate: 1e-4 unless round-off moves the loss by more than 1e-5
+    assert run.step_tolerance(0.0) == run.step_tolerance(1e-5) == 1e-4
+    assert run.step_tolerance(3.6e-4) == pytest.approx(3.6e-3)
 
 
 def _meta(**kw) -> dict:
