@@ -85,6 +85,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from genjax.experiments import load_config  # noqa: E402
+from genjax.models.convolution import FORMULATIONS, default_formulation  # noqa: E402
 from genjax.train import parallel  # noqa: E402
 from genjax.train.loop import Trainer  # noqa: E402
 from genjax.train.precision import matmul_precision  # noqa: E402
@@ -155,6 +156,7 @@ def environment(args: argparse.Namespace) -> dict:
                      ("jax", "jaxlib", "flax", "optax", "numpy", "torch")},
         "budget_minutes": args.budget_minutes,
         "omp_wait_policy": OMP_WAIT_POLICY,
+        "conv_formulation": args.conv_formulation,
         "note": "timings drift on shared machines: compare within one run (ratios) only",
     }
 
@@ -712,7 +714,9 @@ def table_row(row: dict) -> dict:
 def print_header(meta: dict, prefix: str = "") -> None:
     print(f"{prefix}{meta['device_kind']} ({meta['platform']}, {meta['num_devices']} device(s)); "
           f"CPU {meta['cpu']} x {meta['cpu_count']}; jax {meta['versions']['jax']}, "
-          f"torch {meta['versions']['torch']}; {meta['date']}")
+          f"torch {meta['versions']['torch']}; {meta['date']}"
+          + ("" if meta.get("conv_formulation", "auto") == "auto"
+             else f"; convolutions: formulation {meta['conv_formulation']!r} forced"))
     peaks = meta.get("peaks") or {}
     print("peak (matmul): " + (", ".join(
         f"{k} {v['flops_per_s'] / 1e9:.1f} GFLOP/s (n={v['n']})" for k, v in peaks.items())
@@ -865,6 +869,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "commands run in parallel")
     p.add_argument("--row-seconds", type=float, default=None, metavar="S",
                    help="timed seconds per row, instead of an equal share of the budget")
+    p.add_argument("--conv-formulation", choices=FORMULATIONS, default="auto",
+                   help="what genjax's convolutions' formulation='auto' means for this command "
+                        "(genjax.models.convolution.default_formulation): 'cpu' on a GPU runs "
+                        "the CPU formulation there, to compare the two")
     p.add_argument("--report", nargs="+", default=None, metavar="JSON",
                    help="print one table from earlier commands' JSON files; measures nothing")
     args = p.parse_args(argv)
@@ -888,6 +896,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.report:
         return report(args.report)
+    with default_formulation(args.conv_formulation):
+        return measure_all(args)
+
+
+def measure_all(args: argparse.Namespace) -> int:
     deadline = _T0 + 60.0 * args.budget_minutes - TAIL_SECONDS
     meta = environment(args)
     try:

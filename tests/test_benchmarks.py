@@ -60,7 +60,7 @@ def test_command_writes_the_environment(bench_json):
     meta = bench_json["meta"]
     for key in ("date", "command", "platform", "device_kind", "cpu", "cpu_count", "elapsed_s"):
         assert meta[key], key
-    assert meta["complete"] is True
+    assert meta["complete"] is True and meta["conv_formulation"] == "auto"
     assert "run.py" in meta["command"] and "--budget-minutes" in meta["command"]
     assert set(meta["versions"]) >= {"jax", "jaxlib", "flax", "optax", "torch"}
     assert meta["versions"]["jax"] == jax.__version__
@@ -181,6 +181,10 @@ def test_parse_args_rows_and_errors():
     ]
     assert args.dtypes == ["float32", "bfloat16"]
     assert args.measure_lock is None and args.row_seconds is None
+    assert args.conv_formulation == "auto"
+    with pytest.raises(SystemExit):
+        run.parse_args(["--configs", "vae_digits", "--budget-minutes", "1", "--out", "o",
+                        "--conv-formulation", "gpu"])
     with pytest.raises(SystemExit):
         run.parse_args(["--configs", "vae_digits", "--budget-minutes", "0", "--out", "o"])
     with pytest.raises(SystemExit):

@@ -224,6 +224,31 @@ def test_other_platforms_lower_plain_lax(platform):
     assert "lhs_dilate" not in cpu_text and "stablehlo.dot_general" in cpu_text
 
 
+def test_default_formulation_sets_what_auto_means_while_tracing():
+    """Inside ``default_formulation("cpu")`` a GPU program holds the CPU formulation, inside
+    ``("lax")`` a CPU program holds lax's; afterwards "auto" is back to the platform's own."""
+    x, k = _rand((2, 7, 7, 8), 0), _rand((4, 4, 8, 4), 1)
+
+    def text(platform):
+        step = jax.jit(lambda x, k: jax.grad(
+            lambda x, k: jnp.sum(conv.conv_transpose2d(x, k, strides=2) ** 2), (0, 1))(x, k))
+        return jax.export.export(step, platforms=[platform])(x, k).mlir_module()
+
+    with conv.default_formulation("cpu"):
+        gpu = text("cuda")
+    assert "lhs_dilate" not in gpu and "stablehlo.dot_general" in gpu
+    with conv.default_formulation("lax"):
+        cpu = text("cpu")
+        with conv.default_formulation("auto"):  # nested: restored on leaving
+            assert "lhs_dilate" not in text("cpu")
+        assert "lhs_dilate" in text("cpu")
+    assert "lhs_dilate" in cpu and "stablehlo.dot_general" not in cpu
+    assert "lhs_dilate" not in text("cpu") and "lhs_dilate" in text("cuda")
+    with pytest.raises(ValueError, match="formulation must be one of"):
+        with conv.default_formulation("gpu"):
+            pass
+
+
 @pytest.mark.parametrize("transpose", [False, True], ids=["conv", "conv_transpose"])
 def test_other_transformations(transpose, shifted_everywhere):
     """A gradient penalty (d/dk of |d/dx|^2), a Hessian-vector product in the kernel (reverse

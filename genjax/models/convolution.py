@@ -68,7 +68,10 @@ Other platforms: cuDNN and XLA:TPU convolutions are already fast and the rewrite
 slower there. ``formulation="auto"`` (the default) lowers the CPU formulation for the CPU and
 plain ``lax`` for every other platform through ``jax.lax.platform_dependent`` (resolved when
 the program is lowered: the compiled program holds only one of them); ``"cpu"`` and ``"lax"``
-force one of them (the tests run both on the CPU).
+force one of them (the tests run both on the CPU). :func:`default_formulation` changes what
+``"auto"`` means for the programs traced inside it (every genjax model uses ``"auto"``): e.g.
+``"cpu"`` on a GPU, to tell whether a difference between two backends comes from the
+formulation or from the backend's own kernels.
 
 References:
   Chellapilla, Puri & Simard, "High Performance Convolutional Neural Networks for Document
@@ -81,6 +84,7 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -489,7 +493,31 @@ def _cpu_conv(x: jax.Array, kernel: jax.Array, strides, pads: Pads, taps: Taps,
     return _canonical_conv(x, kernel, tuple(strides), pads, (1, 1))
 
 
+_AUTO = ["auto"]  # what formulation="auto" means while tracing (see default_formulation)
+
+
+@contextlib.contextmanager
+def default_formulation(formulation: str):
+    """Within the block, ``formulation="auto"`` (the default of :func:`conv2d`,
+    :func:`conv_transpose2d`, :class:`Conv`, :class:`ConvTranspose` and so of every genjax
+    model) means ``formulation`` ("auto", "cpu" or "lax").
+
+    It acts when a program is traced: a function ``jax.jit`` has already traced keeps the
+    formulation it was traced with (its cache does not see this setting), so enter the block
+    before the first call (``benchmarks/run.py --conv-formulation`` wraps the whole command).
+    """
+    _check_formulation(formulation)
+    previous = _AUTO[0]
+    _AUTO[0] = formulation
+    try:
+        yield
+    finally:
+        _AUTO[0] = previous
+
+
 def _run(formulation: str, cpu: Callable, plain: Callable, *args) -> jax.Array:
+    if formulation == "auto":
+        formulation = _AUTO[0]
     if formulation == "cpu":
         return cpu(*args)
     if formulation == "lax":
