@@ -61,9 +61,11 @@ def sub_pixel_jacobian(model, variables, x, reduce_last=None, **kwargs):
     random projection when ``reduce_last`` (default: for 5-D outputs).
 
     Computed on the CPU backend whatever the default one: the tests read structural zeros
-    (``J == 0``), which XLA:CPU's direct convolutions keep exactly; a GPU may pick a convolution
-    algorithm (Winograd, FFT) that leaves float32 round-off where the masks put zeros (seen on an
-    H200: the blind-spot pixel read as seen).
+    (``J == 0``) of the architecture, which XLA:CPU's direct convolutions keep exactly; on an
+    H200 the blind-spot pixel read as seen. A GPU convolution algorithm (Winograd, FFT) can leave
+    float32 round-off where masks put zeros, but PixelCNN's GPU training step was also seen to
+    differ from its CPU one by far more than round-off (README, "Accelerators"): which of the two
+    that reading was is not known yet.
     """
     cpu = jax.devices("cpu")[0]
     variables, x = jax.device_put((variables, x), cpu)
