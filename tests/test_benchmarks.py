@@ -166,7 +166,7 @@ def test_twins_skipped_without_torch(monkeypatch):
     assert twin is None and reason.startswith("skipped: torch is not importable")
 
 
-def test_parse_args_rows_and_errors():
+def test_parse_args_rows_and_errors(tmp_path, capsys):
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import run
@@ -192,6 +192,14 @@ def test_parse_args_rows_and_errors():
                         "--row-seconds", "0"])
     with pytest.raises(SystemExit):  # --out is required unless --report
         run.parse_args(["--configs", "vae_digits", "--budget-minutes", "1"])
+    capsys.readouterr()
+    missing = tmp_path / "no_such_folder" / "bench.lock"
+    with pytest.raises(SystemExit):  # a one-line error, not a traceback at the first lock
+        run.parse_args(["--configs", "vae_digits", "--budget-minutes", "1", "--out", "o",
+                        "--measure-lock", str(missing)])
+    assert "does not exist" in capsys.readouterr().err and not missing.parent.exists()
+    assert run.parse_args(["--configs", "vae_digits", "--budget-minutes", "1", "--out", "o",
+                           "--measure-lock", str(tmp_path / "b.lock")]).measure_lock
     assert run.parse_args(["--report", "a.json", "b.json"]).report == ["a.json", "b.json"]
 
 
@@ -240,13 +248,23 @@ def test_roundoff_sensitivity_perturbs_the_parameters(monkeypatch):
     batches = [shard_batch(trainer.host_batch(s), trainer.mesh) for s in range(2)]
     step = jax.jit(trainer.method.train_step)
     monkeypatch.setattr(run, "ROUNDOFF", 0.0)
-    assert run.roundoff_sensitivity(step, trainer, batches, ["loss"]) == [0.0, 0.0]
+    still = run.roundoff_sensitivity(step, trainer, batches, ["loss"])
+    assert still == {"roundoff": [0.0, 0.0], "rerun": [0.0, 0.0]}
     monkeypatch.setattr(run, "ROUNDOFF", 1e-2)
-    moved = run.roundoff_sensitivity(step, trainer, batches, ["loss"])
-    assert len(moved) == 2 and all(0 < m < 1 for m in moved), moved
-    # the gate: 1e-4 unless round-off moves the loss by more than 1e-5
+    state, first_run = trainer.state, []
+    for b in batches:  # the twin check's own run of the same program from the same state
+        state, metrics = step(state, b)
+        first_run.append({"loss": float(metrics["loss"])})
+    out = run.roundoff_sensitivity(step, trainer, batches, ["loss"], first_run=first_run)
+    assert len(out["roundoff"]) == 2 and all(0 < m < 1 for m in out["roundoff"]), out
+    assert out["rerun"] == [0.0, 0.0]  # deterministic on the CPU
+    shifted = [{"loss": f["loss"] * (1 + 1e-3)} for f in first_run]  # as a nondeterministic run
+    rerun = run.roundoff_sensitivity(step, trainer, batches, ["loss"], first_run=shifted)["rerun"]
+    assert all(r == pytest.approx(1e-3, rel=1e-3) for r in rerun), rerun
+    # the gate: 1e-4 unless round-off moves the loss by more than 1e-5 in a deterministic step
     assert run.step_tolerance(0.0) == run.step_tolerance(1e-5) == 1e-4
     assert run.step_tolerance(3.6e-4) == pytest.approx(3.6e-3)
+    assert run.step_tolerance(3.6e-4, rerun=1e-7) == 1e-4  # nondeterministic: no widening
 
 
 def _meta(**kw) -> dict:
@@ -483,3 +501,26 @@ def test_cyclegan_twin_matches_genjax():
     _close(got.permute(0, 2, 3, 1), fake, "generator G(x)")
     _close(got_scores.permute(0, 2, 3, 1), scores, "PatchGAN scores D_Y(G(x))")
     _first_loss_matches(twin, trainer)
+
+
+def test_compare_backends_on_a_cpu_finds_no_difference(tmp_path):
+    """benchmarks/compare_backends.py's own check: with only a CPU both sides are one device, so
+    every metric and every leaf's update must agree exactly; and its options reach the
+    accelerator side's compilation (an unknown XLA option fails it)."""
+    out = tmp_path / "cmp.json"
+    script = str(BENCHMARKS / "compare_backends.py")
+    proc = subprocess.run([sys.executable, script, "--configs", "vae_digits", "--steps", "2",
+                           "--top", "50", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = json.loads(out.read_text())
+    assert result["compiler_options"] == {} and len(result["steps"]) == 2
+    for step in result["steps"]:
+        assert step["metric_rel_diff"] and set(step["metric_rel_diff"].values()) == {0.0}
+        assert step["leaves"] and all(r["rel"] == 0 and r["sign_flips"] == 0
+                                      for r in step["leaves"])
+        assert {"step", "rng"}.isdisjoint(r["leaf"].strip(".") for r in step["leaves"])
+    bad = subprocess.run([sys.executable, script, "--configs", "vae_digits", "--steps", "1",
+                          "--compiler-option", "xla_no_such_option_genjax=1"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "No such compile option" in bad.stderr

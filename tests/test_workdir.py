@@ -102,6 +102,19 @@ def test_compare_configs_sorts_changes():
     assert compare_configs(saved, saved) == {"refused": {}, "flagged": {}, "safe": {}}
 
 
+def test_a_run_saved_before_the_gpu_algorithm_field_resumes_without_the_flag():
+    """``train.gpu_exclude_nondeterministic_ops`` is newer than some workdirs: absent from their
+    config.json, it is a safe difference (it picks algorithms, not mathematics)."""
+    from genjax.train.config import to_json
+
+    requested = json.loads(to_json(tiny_config("train.num_steps=4")))
+    saved = json.loads(json.dumps(requested))
+    del saved["train"]["gpu_exclude_nondeterministic_ops"]
+    diff = compare_configs(saved, requested)
+    assert diff["refused"] == {} and diff["flagged"] == {}
+    assert diff["safe"] == {"train.gpu_exclude_nondeterministic_ops": ("<absent>", True)}
+
+
 def test_resume_refuses_model_changes_before_touching_checkpoints(tmp_path):
     train_and_evaluate(tiny_config("train.num_steps=2", "train.eval_every=1000"), tmp_path)
     before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())

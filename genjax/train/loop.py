@@ -73,7 +73,7 @@ from genjax.train.pipeline import (
     dispatch_plan,
     stack_batches,
 )
-from genjax.train.precision import matmul_precision
+from genjax.train.precision import compiler_options, matmul_precision
 from genjax.train.run import Fitter, Run, abstract_state, data_spec, initial_state_fn, log
 from genjax.train.state import TrainState
 from genjax.train.workdir import ConfigChangeError, WorkdirLock, check_resume, compare_configs
@@ -160,6 +160,10 @@ class Trainer(Run):
             donate_argnums=0,
         )
         self._executable = None
+        # XLA options of the training program (on GPUs: deterministic algorithms only, see
+        # genjax.train.precision.compiler_options); the benchmark compiles its steps with them.
+        self.compiler_options = compiler_options(config.train,
+                                                 self.mesh.devices.flat[0].platform)
         # jax 0.10 on several (fake) CPU devices can deadlock when steps with cross-device
         # reductions are dispatched back to back: there, wait for each dispatch to finish.
         self._wait_each_dispatch = (
@@ -215,7 +219,8 @@ class Trainer(Run):
         carry = (self.state, self.ema)
         if self._executable is None:
             t0 = time.perf_counter()
-            self._executable = self._dispatch_jit.lower(carry, batches, count).compile()
+            self._executable = self._dispatch_jit.lower(carry, batches, count).compile(
+                self.compiler_options or None)
             self.compile_seconds = time.perf_counter() - t0
         (self.state, self.ema), metrics = self._executable(carry, batches, count)
         self.current_step += num_steps

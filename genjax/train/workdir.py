@@ -49,6 +49,10 @@ SAFE_KEYS = (
     "train.max_seconds",
     "train.steps_per_dispatch",
     "train.num_devices",
+    # Which XLA algorithms compute the same mathematics on a GPU (no effect elsewhere); a GPU
+    # resume is not bitwise anyway without --xla_gpu_deterministic_ops, and runs saved before
+    # the field existed must resume without a flag.
+    "train.gpu_exclude_nondeterministic_ops",
     "eval.*",
     "data.data_dir",
     "data.manual_dir",
