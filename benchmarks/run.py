@@ -29,7 +29,10 @@ One row per config x compute dtype (``--dtypes``, default float32 and bfloat16 t
   loss can be a small difference of large terms; Adam's first update divides each gradient by
   its own magnitude): genjax's own two losses are computed again from
   its initial parameters times ``1 + 1e-7 N(0,1)`` (float32's round-off), and a step whose loss
-  moves by r that way is checked at ``max(1e-4, 10 r)`` (the row keeps r and the tolerance). The twin is timed in the same process right
+  moves by r that way is checked at ``max(1e-4, 10 r)`` if genjax's step is deterministic (run
+  again unperturbed from the same state it gives the same loss; otherwise 1e-4); the row keeps
+  r, the rerun's difference and the tolerance. The step is compiled with the trainer's XLA
+  options (``Trainer.compiler_options``: on GPUs, deterministic algorithms only). The twin is timed in the same process right
   after genjax's numbers, repeat by repeat, and the ratio is genjax's steps/s over the twin's
   (> 1: genjax faster), from the medians of the repeats.
 
@@ -68,6 +71,27 @@ _T0 = time.perf_counter()  # the budget counts from here, imports included
 # chose a policy, threads sleep instead; set before anything loads an OpenMP runtime.
 OMP_WAIT_POLICY = os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+CPU_DEVICES_XLA_FLAGS = "--xla_force_host_platform_device_count={n} --xla_cpu_multi_thread_eigen=false"
+
+
+def _cpu_devices_from_argv(argv: list[str]) -> int:
+    """``--cpu-devices N`` read before jax is imported (XLA reads its flags once)."""
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--cpu-devices=") else (
+            argv[i + 1] if arg == "--cpu-devices" and i + 1 < len(argv) else None)
+        if value is not None:
+            return int(value) if value.isdigit() else 0  # parse_args reports a bad value
+    return 0
+
+
+if __name__ == "__main__" and _cpu_devices_from_argv(__import__("sys").argv[1:]) > 1:
+    # N host "devices", each running its share of the batch with single-threaded kernels
+    # (the loop's data parallelism): measured on the 2-core CPU, PixelCNN's jitted step
+    # 1360-1487 ms against 1568-1969 ms as one multi-threaded device (same rounds).
+    os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+        os.environ.get("XLA_FLAGS", ""),
+        CPU_DEVICES_XLA_FLAGS.format(n=_cpu_devices_from_argv(__import__("sys").argv[1:]))]))
+
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import datetime  # noqa: E402
@@ -83,6 +107,7 @@ from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 from genjax.experiments import load_config  # noqa: E402
 from genjax.models.convolution import FORMULATIONS, default_formulation  # noqa: E402
@@ -157,6 +182,8 @@ def environment(args: argparse.Namespace) -> dict:
         "budget_minutes": args.budget_minutes,
         "omp_wait_policy": OMP_WAIT_POLICY,
         "conv_formulation": args.conv_formulation,
+        "cpu_devices": args.cpu_devices,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "note": "timings drift on shared machines: compare within one run (ratios) only",
     }
 
@@ -173,13 +200,24 @@ def matmul_peak(dtype_name: str, *, target_s: float = 0.05, max_n: int = 16384,
     float32 rows trace with).
     """
     dtype = jnp.dtype(dtype_name)
-    fn = jax.jit(lambda a, b: a @ b)
     on_cpu = jax.devices()[0].platform == "cpu"
+    # Several host devices (--cpu-devices) run a data-parallel step side by side: the peak is
+    # then one n x n product per device at once (a batch of them split over the devices).
+    count = jax.device_count() if on_cpu else 1
+    if count > 1:
+        split = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(jax.devices()), ("d",)),
+                                           jax.sharding.PartitionSpec("d"))
+        fn = jax.jit(jnp.matmul, in_shardings=(split, split), out_shardings=split)
+    else:
+        split, fn = None, jax.jit(lambda a, b: a @ b)
     n = 256 if on_cpu else accelerator_n
     with matmul_precision(dtype_name):
         while True:
-            a = jax.random.normal(jax.random.key(0), (n, n), dtype)
-            b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+            shape = (count, n, n) if count > 1 else (n, n)
+            a = jax.random.normal(jax.random.key(0), shape, dtype)
+            b = jax.random.normal(jax.random.key(1), shape, dtype)
+            if split is not None:
+                a, b = jax.device_put(a, split), jax.device_put(b, split)
             fn(a, b).block_until_ready()
             t0 = time.perf_counter()
             fn(a, b).block_until_ready()
@@ -196,8 +234,8 @@ def matmul_peak(dtype_name: str, *, target_s: float = 0.05, max_n: int = 16384,
             out.block_until_ready()
             times.append((time.perf_counter() - t0) / calls)
     best = min(times)
-    return {"flops_per_s": 2 * n**3 / best, "n": n, "seconds": best, "dtype": dtype_name,
-            "calls_per_sample": calls}
+    return {"flops_per_s": count * 2 * n**3 / best, "n": n, "seconds": best, "dtype": dtype_name,
+            "calls_per_sample": calls, "devices": count}
 
 
 # -- one row ------------------------------------------------------------------------------------
@@ -401,6 +439,8 @@ def time_engine_free(compiled, trainer, device_batches, n: int) -> float:
     metrics = None
     for i in range(n):
         state, metrics = compiled(state, device_batches[i % len(device_batches)])
+        if trainer.wait_each_dispatch:  # as the loop does (jax 0.10's multi-device CPU deadlock)
+            jax.block_until_ready(metrics)
     jax.block_until_ready((state, metrics))
     return n / (time.perf_counter() - t0)
 
@@ -485,7 +525,10 @@ class Row:
         t2 = time.perf_counter()
         row["compile"] = {"lower_s": t1 - t0, "compile_s": t2 - t1, "total_s": t2 - t0}
         log(f"  compiled the step in {t2 - t0:.1f} s")
-        row["flops_per_step"] = flops_of(self.compiled)
+        # XLA's cost analysis covers one device's partition of a data-parallel step
+        per_device = flops_of(self.compiled)
+        row["flops_per_step"] = (per_device * row["devices"] if per_device is not None
+                                 else None)
         row["memory"] = {"compiled_step": memory_of(self.compiled)}
         row["memory"]["step_bytes"] = step_bytes(row["memory"]["compiled_step"])
 
@@ -911,6 +954,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="what genjax's convolutions' formulation='auto' means for this command "
                         "(genjax.models.convolution.default_formulation): 'cpu' on a GPU runs "
                         "the CPU formulation there, to compare the two")
+    p.add_argument("--cpu-devices", type=int, default=0, metavar="N",
+                   help="split the host CPU into N JAX devices (data parallel over the batch), "
+                        "each with single-threaded kernels: XLA_FLAGS gets "
+                        "'--xla_force_host_platform_device_count=N "
+                        "--xla_cpu_multi_thread_eigen=false' before jax is imported (only when "
+                        "run as a script); 0: as the environment says")
     p.add_argument("--report", nargs="+", default=None, metavar="JSON",
                    help="print one table from earlier commands' JSON files; measures nothing")
     args = p.parse_args(argv)
@@ -927,6 +976,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--row-seconds must be > 0, got {args.row_seconds}")
     if args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.cpu_devices < 0 or args.cpu_devices == 1:
+        p.error(f"--cpu-devices must be 0 (as the environment says) or >= 2, got "
+                f"{args.cpu_devices}")
+    if args.cpu_devices > 1 and jax.device_count() != args.cpu_devices:
+        p.error(f"--cpu-devices {args.cpu_devices}: jax has {jax.device_count()} device(s); the "
+                "flag takes effect only when benchmarks/run.py is the script run (XLA reads "
+                "XLA_FLAGS once, before this check) and only on the CPU backend")
     if args.measure_lock is not None and not Path(args.measure_lock).parent.is_dir():
         p.error(f"--measure-lock {args.measure_lock}: the folder "
                 f"{Path(args.measure_lock).parent} does not exist (the lock file is created "

@@ -154,6 +154,43 @@ def test_commands_under_one_measure_lock_time_in_turn(tmp_path):
         assert row["calibration"]["seconds_left"] <= 2.0
 
 
+@pytest.mark.slow  # the benchmark command runs (about 40 s)
+def test_cpu_devices_split_the_host_and_the_row_runs_data_parallel(tmp_path):
+    """--cpu-devices 2 sets XLA_FLAGS before jax is imported: two host devices, the loop and the
+    jitted step data parallel over them (each step waited for, as the loop does on a
+    multi-device CPU), and the twin check still passes against the whole batch."""
+    out = tmp_path / "b.json"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "run.py"), "--configs", "vae_digits",
+                           "--dtypes", "float32", "--budget-minutes", "0.4", "--cpu-devices", "2",
+                           "--out", str(out)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+    meta = data["meta"]
+    assert meta["num_devices"] == 2 and meta["cpu_devices"] == 2
+    assert "--xla_force_host_platform_device_count=2" in meta["xla_flags"]
+    assert "--xla_cpu_multi_thread_eigen=false" in meta["xla_flags"]
+    (row,) = data["rows"]
+    assert row["status"] == "ok" and row["devices"] == 2, row.get("error")
+    assert _positive(row["real_loop"]["steps_per_s"])
+    if row["twin"]["status"] != "skipped":  # torch installed: the check passed
+        assert row["twin"]["status"] == "ok", row["twin"]
+
+
+def test_cpu_devices_argument():
+    run = _run_module()
+    assert run._cpu_devices_from_argv(["--configs", "x", "--cpu-devices", "4"]) == 4
+    assert run._cpu_devices_from_argv(["--cpu-devices=3"]) == 3
+    assert run._cpu_devices_from_argv(["--configs", "x"]) == 0
+    assert run._cpu_devices_from_argv(["--cpu-devices", "two"]) == 0
+    base = ["--configs", "vae_digits", "--budget-minutes", "1", "--out", "o"]
+    assert run.parse_args(base).cpu_devices == 0
+    for bad in ("1", "-2", "2"):  # 2: this pytest process has one device, imported earlier
+        with pytest.raises(SystemExit):
+            run.parse_args([*base, "--cpu-devices", bad])
+
+
 def test_twins_skipped_without_torch(monkeypatch):
     sys.path.insert(0, str(BENCHMARKS))
     try:

@@ -166,7 +166,7 @@ class Trainer(Run):
                                                  self.mesh.devices.flat[0].platform)
         # jax 0.10 on several (fake) CPU devices can deadlock when steps with cross-device
         # reductions are dispatched back to back: there, wait for each dispatch to finish.
-        self._wait_each_dispatch = (
+        self.wait_each_dispatch = (
             self.mesh.devices.size > 1 and self.mesh.devices.flat[0].platform == "cpu"
         )
         self.checkpoints = None
@@ -224,7 +224,7 @@ class Trainer(Run):
             self.compile_seconds = time.perf_counter() - t0
         (self.state, self.ema), metrics = self._executable(carry, batches, count)
         self.current_step += num_steps
-        if self._wait_each_dispatch:
+        if self.wait_each_dispatch:
             jax.block_until_ready(metrics)
         return metrics
 
