@@ -63,9 +63,11 @@ def sub_pixel_jacobian(model, variables, x, reduce_last=None, **kwargs):
     Computed on the CPU backend whatever the default one: the tests read structural zeros
     (``J == 0``) of the architecture, which XLA:CPU's direct convolutions keep exactly; on an
     H200 the blind-spot pixel read as seen. A GPU convolution algorithm (Winograd, FFT) can leave
-    float32 round-off where masks put zeros, but PixelCNN's GPU training step was also seen to
-    differ from its CPU one by far more than round-off (README, "Accelerators"): which of the two
-    that reading was is not known yet.
+    float32 round-off where masks put zeros. PixelCNN's GPU training step also differed from its
+    CPU one by far more than round-off: traced later to nondeterministic algorithms that XLA's
+    autotuner picked (wrong bias gradients; excluded on GPUs since, see
+    ``train.gpu_exclude_nondeterministic_ops`` and README, "Accelerators"); whether the same
+    algorithms made that Jacobian reading was not checked.
     """
     cpu = jax.devices("cpu")[0]
     variables, x = jax.device_put((variables, x), cpu)
