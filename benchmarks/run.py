@@ -63,6 +63,7 @@ across runs. Nothing here asserts on speed.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 _T0 = time.perf_counter()  # the budget counts from here, imports included
@@ -84,13 +85,13 @@ def _cpu_devices_from_argv(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__" and _cpu_devices_from_argv(__import__("sys").argv[1:]) > 1:
+_EARLY_CPU_DEVICES = _cpu_devices_from_argv(sys.argv[1:]) if __name__ == "__main__" else 0
+if _EARLY_CPU_DEVICES > 1:
     # N host "devices", each running its share of the batch with single-threaded kernels
     # (the loop's data parallelism): measured on the 2-core CPU, PixelCNN's jitted step
     # 1360-1487 ms against 1568-1969 ms as one multi-threaded device (same rounds).
     os.environ["XLA_FLAGS"] = " ".join(filter(None, [
-        os.environ.get("XLA_FLAGS", ""),
-        CPU_DEVICES_XLA_FLAGS.format(n=_cpu_devices_from_argv(__import__("sys").argv[1:]))]))
+        os.environ.get("XLA_FLAGS", ""), CPU_DEVICES_XLA_FLAGS.format(n=_EARLY_CPU_DEVICES)]))
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
@@ -100,7 +101,6 @@ import math  # noqa: E402
 import platform  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import traceback  # noqa: E402
 from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
