@@ -72,8 +72,6 @@ _T0 = time.perf_counter()  # the budget counts from here, imports included
 # chose a policy, threads sleep instead; set before anything loads an OpenMP runtime.
 OMP_WAIT_POLICY = os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-CPU_DEVICES_XLA_FLAGS = "--xla_force_host_platform_device_count={n} --xla_cpu_multi_thread_eigen=false"
-
 
 def _cpu_devices_from_argv(argv: list[str]) -> int:
     """``--cpu-devices N`` read before jax is imported (XLA reads its flags once)."""
@@ -88,10 +86,14 @@ def _cpu_devices_from_argv(argv: list[str]) -> int:
 _EARLY_CPU_DEVICES = _cpu_devices_from_argv(sys.argv[1:]) if __name__ == "__main__" else 0
 if _EARLY_CPU_DEVICES > 1:
     # N host "devices", each running its share of the batch with single-threaded kernels
-    # (the loop's data parallelism): measured on the 2-core CPU, PixelCNN's jitted step
-    # 1360-1487 ms against 1568-1969 ms as one multi-threaded device (same rounds).
-    os.environ["XLA_FLAGS"] = " ".join(filter(None, [
-        os.environ.get("XLA_FLAGS", ""), CPU_DEVICES_XLA_FLAGS.format(n=_EARLY_CPU_DEVICES)]))
+    # (the loop's data parallelism; genjax.host_devices): measured on the 2-core CPU,
+    # PixelCNN's jitted step 1360-1487 ms against 1568-1969 ms as one multi-threaded device.
+    from genjax.host_devices import split_host_cpu
+
+    try:
+        split_host_cpu(_EARLY_CPU_DEVICES)
+    except ValueError as err:
+        sys.exit(f"run.py: error: {err}")
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
@@ -958,8 +960,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="split the host CPU into N JAX devices (data parallel over the batch), "
                         "each with single-threaded kernels: XLA_FLAGS gets "
                         "'--xla_force_host_platform_device_count=N "
-                        "--xla_cpu_multi_thread_eigen=false' before jax is imported (only when "
-                        "run as a script); 0: as the environment says")
+                        "--xla_cpu_multi_thread_eigen=false' and JAX_PLATFORMS=cpu before jax "
+                        "is imported (genjax.host_devices, as `genjax train --cpu-devices N`; "
+                        "only when run as a script); 0: as the environment says")
     p.add_argument("--report", nargs="+", default=None, metavar="JSON",
                    help="print one table from earlier commands' JSON files; measures nothing")
     args = p.parse_args(argv)

@@ -7,7 +7,9 @@
 
 Multi-process: ``genjax train CONFIG --workdir DIR --coordinator-address HOST:PORT
 --num-processes N --process-id I`` in each of N processes (or ``--distributed`` on a cluster
-JAX detects); ``--devices N`` uses N devices of each host.
+JAX detects); ``--devices N`` uses N devices of each host. ``--cpu-devices N`` trains on the
+host CPU split into N devices with single-threaded kernels, data parallel (faster for
+convolutional models on a few cores; see :mod:`genjax.host_devices`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices", type=int, default=None, metavar="N",
                    help="use N devices of this host (default: train.num_devices; 0 or unset: "
                         "all that divide the batch)")
+    p.add_argument("--cpu-devices", type=int, default=None, metavar="N",
+                   help="run on this host's CPU split into N >= 2 devices, each with "
+                        "single-threaded kernels, data parallel (sets XLA_FLAGS and "
+                        "JAX_PLATFORMS=cpu before JAX starts; the batch must divide by N)")
     g = p.add_argument_group("multi-process runs (JAX's distributed runtime; gloo on CPU)")
     g.add_argument("--coordinator-address", metavar="HOST:PORT",
                    help="process 0's address (or $JAX_COORDINATOR_ADDRESS)")
@@ -101,6 +107,10 @@ def _run(args) -> int:
         print("datasets: " + ", ".join(available_datasets()))
         return 0
 
+    if args.cpu_devices is not None:  # before anything imports JAX: XLA reads its flags once
+        from genjax.host_devices import split_host_cpu
+
+        split_host_cpu(args.cpu_devices)
     from genjax.train import distributed
 
     group = distributed.process_group(args.coordinator_address, args.num_processes,

@@ -94,6 +94,9 @@ def test_metric_window_means_last_values_and_first_non_finite_step():
     # A convolutional model with batch norm: XLA's fusion inside the loop must not change bits.
     ("dcgan_digits", ["model.base_features=8", "train.batch_size=16", "train.progress=false",
                       "eval.max_examples=64"]),
+    # Masked convolutions with their custom gradients (genjax.models.convolution)
+    ("pixelcnn_digits", ["model.features=8", "model.num_layers=2", "model.output_features=16",
+                         "train.batch_size=8", "train.progress=false", "eval.max_examples=64"]),
 ])
 def test_four_steps_per_dispatch_equal_four_single_steps(name, extra):
     single = Trainer(load_config(name, extra), None)
