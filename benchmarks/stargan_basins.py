@@ -3,6 +3,8 @@
     python benchmarks/stargan_basins.py --init paired --steps 2000 --out basins_paired.json
     python benchmarks/stargan_basins.py --init identity --steps 3000
     python benchmarks/stargan_basins.py --init random --steps 2000 --set train.seed=1
+    python benchmarks/stargan_basins.py --init random --seeds 0-21 --out basins_seeds.json
+    python benchmarks/stargan_basins.py --init paired --two-sample
 
 A diagnostic, not a training recipe. ``stargan_digits`` (or ``--config``) is built as
 ``genjax train`` would build it; its generator is then started from one of:
@@ -23,8 +25,19 @@ minutes on 2 CPU cores).
 
 If the objective preferred another map, training from the paired start would drift away from
 it; if it holds the paired start, the failure of the random start is the basin the
-optimisation falls into, not the objective. Prints one line per evaluation; ``--out`` writes
-every metric as JSON. Reports, never asserts.
+optimisation falls into, not the objective. Each run is named by the basin it ends in
+(:func:`basin`: ``right`` when the label preservation over the 6 pairs of original / inverted /
+thick reaches issue 18's 0.80; ``inverter`` when the inversion pairs keep the digit and
+original <-> thick lose it; ``thickener`` the other way round; ``neither``).
+
+``--seeds 0-21`` repeats the run for each seed (``train.seed``; the pre-training's batches and
+keys follow it) and counts the basins. ``--two-sample`` adds, for each ordered pair of the
+local domains, a classifier two-sample test (Lopez-Paz & Oquab 2017) that needs no digit label
+and no pairing: a small MLP (scikit-learn, 5-fold cross-validation) tells the translations of
+the test images from the target-domain views of 300 training images; the mean held-out
+accuracy is reported (0.5: indistinguishable; the ground-truth views of the test images score
+the baseline). Prints one line per evaluation; ``--out`` writes every metric as JSON. Reports,
+never asserts.
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ import json
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import jax
@@ -41,6 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from genjax.data.domains import make_domain_views
 from genjax.experiments import load_config
 from genjax.train.loop import Trainer
 from genjax.train.state import ModelState
@@ -103,6 +118,88 @@ def summary(metrics: dict, domains: tuple[str, ...]) -> dict:
             "label_per_pair": pairs}
 
 
+def pair_mean(per_pair: dict, a: str, b: str) -> float:
+    """Label preservation of ``a <-> b``: the mean of both directions."""
+    return float(np.mean([per_pair[f"{a}->{b}"], per_pair[f"{b}->{a}"]]))
+
+
+def basin(out: dict, threshold: float = 0.8, lost: float = 0.3) -> str:
+    """Which translation a run keeps, from :func:`summary`'s output (module docstring)."""
+    if out["label_mean_local_pairs"] >= threshold:
+        return "right"
+    inversion = pair_mean(out["label_per_pair"], "original", "inverted")
+    thick = pair_mean(out["label_per_pair"], "original", "thick")
+    if inversion >= threshold and thick < lost:
+        return "inverter"
+    if thick >= threshold and inversion < lost:
+        return "thickener"
+    return "neither"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``; ``argparse.ArgumentTypeError`` on anything else."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            seeds.extend(range(int(low), int(high or low) + 1))
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(
+            f"expected seeds such as 0-21 or 0,3,5 (distinct, >= 0), got {text!r}")
+    return seeds
+
+
+def two_sample_accuracy(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
+    """Mean held-out accuracy of an MLP telling sample ``a`` from sample ``b`` (5 folds)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neural_network import MLPClassifier
+
+    x = np.concatenate([a.reshape(len(a), -1), b.reshape(len(b), -1)])
+    y = np.r_[np.zeros(len(a)), np.ones(len(b))]
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    mlp = MLPClassifier((128,), max_iter=2000, random_state=seed)
+    return float(cross_val_score(mlp, x, y, cv=folds).mean())
+
+
+def two_sample(trainer: Trainer, reference_size: int = 300) -> dict:
+    """Per ordered pair of LOCAL: the two-sample accuracy of the translations of the eval
+    images, and of their ground-truth views, against the target views of training images."""
+    method = trainer.method
+    views, _ = method.paired_views(method.eval_split())
+    train = method.load_split(trainer.config.data.train_split, 0)
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(train.images), min(reference_size, len(train.images)), replace=False)
+    reference = make_domain_views(train.images[pick], None, method.domains,
+                                  max_value=method.max_value).images / method.max_value
+    out = {}
+    for a in LOCAL:
+        for b in LOCAL:
+            if a == b or a not in method.domains or b not in method.domains:
+                continue
+            i, j = method.domains.index(a), method.domains.index(b)
+            fake = np.clip(method.translate(trainer.state, views[:, i], j), 0.0, 1.0)
+            out[f"{a}->{b}"] = {"translation": two_sample_accuracy(fake, reference[:, j]),
+                                "ground_truth": two_sample_accuracy(views[:, j], reference[:, j])}
+    return out
+
+
+def thick_regions(trainer: Trainer) -> dict:
+    """Where original -> thick puts its light: the mean of the translation, of the thick view
+    and of the original over the stroke pixels (original > 0.5), the ring that the dilation adds
+    (thick view > 0.5, original < 0.25) and the background (thick view < 0.25), eval images."""
+    method = trainer.method
+    views, _ = method.paired_views(method.eval_split())
+    x = views[:, method.domains.index("original")]
+    thick = views[:, method.domains.index("thick")]
+    fake = np.clip(method.translate(trainer.state, x, method.domains.index("thick")), 0.0, 1.0)
+    masks = {"stroke": x > 0.5, "ring": (thick > 0.5) & (x < 0.25), "background": thick < 0.25}
+    return {name: {"fraction": float(m.mean()), "translation": float(fake[m].mean()),
+                   "thick_view": float(thick[m].mean()), "original": float(x[m].mean())}
+            for name, m in masks.items()}
+
+
 def evaluate(trainer: Trainer, tag: str) -> dict:
     metrics = trainer.evaluate()
     out = summary(metrics, trainer.method.domains)
@@ -112,10 +209,11 @@ def evaluate(trainer: Trainer, tag: str) -> dict:
         ("domain accuracy", "domain_accuracy"), ("pixel L1", "pixel_l1"),
         ("doing nothing", "pixel_l1_identity_baseline"), ("cycle L1", "cycle_l1"))
         if isinstance(metrics.get(key), float))
+    name = basin(out) if local is not None else "-"
     print(f"{tag}: label preservation {'-' if local is None else f'{local:.3f}'} over the "
-          f"pairs of {'/'.join(LOCAL)}, {out['label_mean_all_pairs']:.3f} over all; {extra}; "
-          f"{pairs}", flush=True)
-    return {"summary": out, "metrics": metrics}
+          f"pairs of {'/'.join(LOCAL)}, {out['label_mean_all_pairs']:.3f} over all (basin: "
+          f"{name}); {extra}; {pairs}", flush=True)
+    return {"summary": out, "basin": name, "metrics": metrics}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -129,6 +227,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--classifier-workdir", default="runs/clf_digits_domains")
     p.add_argument("--domain-classifier-workdir", default="runs/clf_digits_domains_by_domain")
+    p.add_argument("--seeds", type=parse_seeds, default=None, metavar="0-21",
+                   help="one run per seed (train.seed), the basins counted")
+    p.add_argument("--two-sample", action="store_true",
+                   help="classifier two-sample test per local pair at the end (no labels)")
     p.add_argument("--out", default=None, help="write every metric here as JSON")
     args = p.parse_args(argv)
     for name in ("init_steps", "steps"):
@@ -137,21 +239,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    workdirs = {"classifier": Path(args.classifier_workdir),
-                "domain_classifier": Path(args.domain_classifier_workdir)}
-    for field, workdir in workdirs.items():
-        ensure_classifier(workdir, CLASSIFIER_CONFIGS[field])
+def run(args: argparse.Namespace, workdirs: dict[str, Path], seed: int | None) -> dict:
+    """One start and its StarGAN steps (``train.seed=seed`` unless None): the report."""
     steps = max(args.steps, 1)
+    seeded = [] if seed is None else [f"train.seed={seed}"]
     config = load_config(args.config, [
         "train.progress=false", f"train.num_steps={steps}", f"train.log_every={steps}",
         "train.steps_per_dispatch=10", f"model.classifier_workdir={workdirs['classifier']}",
-        f"model.domain_classifier_workdir={workdirs['domain_classifier']}", *args.overrides])
+        f"model.domain_classifier_workdir={workdirs['domain_classifier']}", *args.overrides,
+        *seeded])
     trainer = Trainer(config, None)
-    report = {"command": " ".join(sys.argv), "config": args.config, "init": args.init,
-              "init_steps": args.init_steps, "steps": args.steps, "overrides": args.overrides,
-              "evaluations": {}}
+    report = {"seed": config.train.seed, "evaluations": {}}
     if args.init != "random" and args.init_steps > 0:
         params, loss = pretrain_generator(trainer, args.init, args.init_steps,
                                           args.init_learning_rate)
@@ -160,13 +258,47 @@ def main(argv=None) -> int:
         shardings = jax.tree.map(lambda a: a.sharding, trainer.state.models["generator"])
         models = {**trainer.state.models, "generator": jax.device_put(fresh, shardings)}
         trainer.state = trainer.state.replace(models=models)
+    tag = "" if seed is None else f"seed {seed}, "
     report["evaluations"]["start"] = evaluate(
-        trainer, f"start ({args.init}, {args.init_steps if args.init != 'random' else 0} steps)")
+        trainer, f"{tag}start ({args.init}, "
+                 f"{args.init_steps if args.init != 'random' else 0} steps)")
     if args.steps:
         t0 = time.perf_counter()
         trainer.train(args.steps)
         report["train_seconds"] = time.perf_counter() - t0
-        report["evaluations"]["end"] = evaluate(trainer, f"after {args.steps} StarGAN steps")
+        report["evaluations"]["end"] = evaluate(trainer, f"{tag}after {args.steps} StarGAN steps")
+    report["basin"] = report["evaluations"]["end" if args.steps else "start"]["basin"]
+    if {"original", "thick"} <= set(trainer.method.domains):
+        report["thick_regions"] = thick_regions(trainer)
+        print(f"{tag}original -> thick, mean on stroke / ring / background pixels: translation "
+              + " / ".join(f"{v['translation']:.2f}" for v in report["thick_regions"].values())
+              + ", thick view " + " / ".join(f"{v['thick_view']:.2f}"
+                                             for v in report["thick_regions"].values()),
+              flush=True)
+    if args.two_sample:
+        report["two_sample"] = two_sample(trainer)
+        print(f"{tag}two-sample accuracy (translation / ground truth; 0.5: indistinguishable): "
+              + ", ".join(f"{k} {v['translation']:.2f} / {v['ground_truth']:.2f}"
+                          for k, v in report["two_sample"].items()), flush=True)
+    return report
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    workdirs = {"classifier": Path(args.classifier_workdir),
+                "domain_classifier": Path(args.domain_classifier_workdir)}
+    for field, workdir in workdirs.items():
+        ensure_classifier(workdir, CLASSIFIER_CONFIGS[field])
+    report = {"command": " ".join(sys.argv), "config": args.config, "init": args.init,
+              "init_steps": args.init_steps, "steps": args.steps, "overrides": args.overrides}
+    if args.seeds is None:
+        report.update(run(args, workdirs, None))
+    else:
+        report["runs"] = [run(args, workdirs, seed) for seed in args.seeds]
+        counts = Counter(r["basin"] for r in report["runs"])
+        report["basin_counts"] = dict(counts)
+        print(f"basins over seeds {','.join(map(str, args.seeds))} ({len(args.seeds)} runs): "
+              + ", ".join(f"{k} {v}" for k, v in counts.most_common()), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2, default=float))
     return 0

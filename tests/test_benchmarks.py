@@ -566,7 +566,9 @@ def test_compare_backends_on_a_cpu_finds_no_difference(tmp_path):
 def test_stargan_basins_pretraining_and_summary():
     """benchmarks/stargan_basins.py (issue 18's diagnostic): the paired start lowers the L1 to
     the ground-truth views, the identity start the L1 to the input; the summary averages the
-    label preservation of the 6 local pairs and of all pairs; bad step counts are refused."""
+    label preservation of the 6 local pairs and of all pairs and names the basin; the two-sample
+    test tells two distributions apart and not one from itself; bad step counts and seeds are
+    refused."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import stargan_basins as sb
@@ -589,6 +591,13 @@ def test_stargan_basins_pretraining_and_summary():
     for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True):
         np.testing.assert_array_equal(a, b)
 
+    regions = sb.thick_regions(trainer)
+    assert set(regions) == {"stroke", "ring", "background"}
+    assert sum(r["fraction"] for r in regions.values()) <= 1.0
+    assert regions["stroke"]["original"] > 0.5 and regions["ring"]["thick_view"] > 0.5
+    assert regions["background"]["thick_view"] < 0.25 and regions["ring"]["original"] < 0.25
+    assert all(0.0 <= r["translation"] <= 1.0 for r in regions.values())
+
     domains = ("original", "inverted", "rot90", "thick")
     metrics = {f"label_accuracy_{a}_to_{b}": (0.9 if "rot90" not in (a, b) else 0.3)
                for a in domains for b in domains if a != b}
@@ -596,6 +605,25 @@ def test_stargan_basins_pretraining_and_summary():
     assert out["label_mean_local_pairs"] == pytest.approx(0.9)
     assert out["label_mean_all_pairs"] == pytest.approx((6 * 0.9 + 6 * 0.3) / 12)
     assert len(out["label_per_pair"]) == 12
-    for bad in (["--steps", "-1"], ["--init-steps", "-5"], ["--init", "nope"]):
+    assert sb.basin(out) == "right"
+    inverter = {**metrics, "label_accuracy_original_to_thick": 0.05,
+                "label_accuracy_thick_to_original": 0.03}
+    thickener = {**metrics, **{f"label_accuracy_{a}_to_{b}": 0.1 for a, b in (
+        ("original", "inverted"), ("inverted", "original"), ("inverted", "thick"),
+        ("thick", "inverted"))}}
+    assert sb.basin(sb.summary(inverter, domains)) == "inverter"
+    assert sb.basin(sb.summary(thickener, domains)) == "thickener"
+    assert sb.basin(sb.summary({**thickener, "label_accuracy_original_to_thick": 0.5},
+                               domains)) == "neither"
+    assert sb.parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    assert sb.parse_args(["--seeds", "2"]).seeds == [2]
+    for bad in (["--steps", "-1"], ["--init-steps", "-5"], ["--init", "nope"],
+                ["--seeds", "3-1"], ["--seeds", "0,0"], ["--seeds", "a"], ["--seeds", "-2"]):
         with pytest.raises(SystemExit):
             sb.parse_args(bad)
+    # the two-sample test: chance for one distribution, near 1 for two far apart
+    rng = np.random.default_rng(0)
+    same = sb.two_sample_accuracy(rng.normal(size=(150, 16)), rng.normal(size=(150, 16)))
+    apart = sb.two_sample_accuracy(rng.normal(size=(150, 16)),
+                                   rng.normal(1.0, 1.0, size=(150, 16)))
+    assert same < 0.65 and apart > 0.9, (same, apart)
