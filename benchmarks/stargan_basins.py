@@ -5,6 +5,7 @@
     python benchmarks/stargan_basins.py --init random --steps 2000 --set train.seed=1
     python benchmarks/stargan_basins.py --init random --seeds 0-21 --out basins_seeds.json
     python benchmarks/stargan_basins.py --init paired --two-sample
+    python benchmarks/stargan_basins.py --init selected --restart-seeds 0-7 --steps 2000
 
 A diagnostic, not a training recipe. ``stargan_digits`` (or ``--config``) is built as
 ``genjax train`` would build it; its generator is then started from one of:
@@ -14,6 +15,14 @@ A diagnostic, not a training recipe. ``stargan_digits`` (or ``--config``) is bui
   domains (no paired information: "start from doing nothing");
 * ``paired``: trained on the ground truth, ``|G(x, c') - view(x, c')|`` for random source and
   target domains of the same digit (the translation the evaluation scores as right).
+* ``selected``: no paired data and no digit label (an unpaired start). StarGAN runs from the
+  random starts of ``--restart-seeds`` (``--restart-steps`` steps each, the config otherwise);
+  for each ordered pair of domains, the run whose translations the two-sample test below
+  tells least often from real target-domain views, on training images only
+  (:func:`select_per_pair`); the generator is then trained on those runs' translations,
+  ``|G(x, c') - G_chosen(c, c')(x, c')|`` (a distillation into one generator). The runs fall
+  into different basins by seed; the test picks, pair by pair, the run that matches the
+  target domain best.
 
 The pre-training is ``--init-steps`` Adam steps (learning rate ``--init-learning-rate``) on the
 training batches of the run; a fresh discriminator and fresh optimizer states then go through
@@ -60,7 +69,7 @@ from genjax.experiments import load_config
 from genjax.train.loop import Trainer
 from genjax.train.state import ModelState
 
-INITS = ("random", "identity", "paired")
+INITS = ("random", "identity", "paired", "selected")
 LOCAL = ("original", "inverted", "thick")
 CLASSIFIER_CONFIGS = {"classifier": "classifier_digits_domains",
                       "domain_classifier": "classifier_digits_domains_by_domain"}
@@ -78,14 +87,32 @@ def ensure_classifier(workdir: Path, config: str) -> None:
         sys.exit(f"stargan_basins.py: error: training {config} failed:\n{done.stderr[-2000:]}")
 
 
-def pretrain_generator(trainer: Trainer, init: str, steps: int, learning_rate: float):
+def pretrain_generator(trainer: Trainer, init: str, steps: int, learning_rate: float,
+                       teachers: tuple | None = None):
     """The generator's parameters after ``steps`` Adam steps towards ``init``'s target, and the
-    last batch's mean L1."""
+    last batch's mean L1.
+
+    ``init="selected"`` needs ``teachers = (params, choice)``: the generators' parameters
+    stacked along a leading axis and ``choice[c, t]``, the generator whose translation from
+    domain ``c`` to ``t`` is the target (the input itself where ``c == t``).
+    """
     method = trainer.method
     params = trainer.state.models["generator"].params
     tx = optax.adam(learning_rate)
     opt = tx.init(params)
     k = method.num_domains
+    if (init == "selected") != (teachers is not None):
+        raise ValueError("init='selected' needs teachers=(stacked params, choice), and only it")
+
+    def target(pixels, x, c, t):
+        if init == "identity":
+            return x
+        if init == "paired":
+            return method._views_of(pixels, t)
+        stacked, choice = teachers
+        every = jax.vmap(lambda p: method._generate(p, x, t))(stacked)  # (runs, B, H, W, C)
+        picked = every[choice[c, t], jnp.arange(x.shape[0])]
+        return jnp.where((c == t).reshape(-1, 1, 1, 1), x, jax.lax.stop_gradient(picked))
 
     @jax.jit
     def step(params, opt, pixels, key):
@@ -93,7 +120,7 @@ def pretrain_generator(trainer: Trainer, init: str, steps: int, learning_rate: f
         c = jax.random.randint(k_source, (pixels.shape[0],), 0, k)
         t = jax.random.randint(k_target, (pixels.shape[0],), 0, k)
         x = method._views_of(pixels, c)
-        y = x if init == "identity" else method._views_of(pixels, t)
+        y = target(pixels, x, c, t)
         loss, grads = jax.value_and_grad(
             lambda p: jnp.mean(jnp.abs(method._generate(p, x, t) - y)))(params)
         updates, opt = tx.update(grads, opt, params)
@@ -200,6 +227,61 @@ def thick_regions(trainer: Trainer) -> dict:
             for name, m in masks.items()}
 
 
+def select_per_pair(method, states: list, images: np.ndarray, size: int = 300) -> tuple:
+    """For each ordered pair of distinct domains, the run (index into ``states``) whose
+    translations of ``size`` training images a two-sample test tells least often from the
+    target views of ``size`` other training images (``images``: original training pixels).
+
+    Needs no digit label and no pairing. Returns ``(choice (K, K) int array, accuracies
+    {"a->b": [one per run]})``; ``choice[c, c]`` is 0 (unused).
+    """
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(images))
+    if len(order) < 2 * size:
+        raise ValueError(f"selection needs {2 * size} training images, got {len(order)}")
+    views = make_domain_views(images[order[:2 * size]], None, method.domains,
+                              max_value=method.max_value).images / method.max_value
+    source, reference = views[:size], views[size:]
+    k = len(method.domains)
+    choice, accuracies = np.zeros((k, k), np.int32), {}
+    for a in range(k):
+        for b in range(k):
+            if a == b:
+                continue
+            scores = [two_sample_accuracy(np.clip(method.translate(state, source[:, a], b),
+                                                  0.0, 1.0), reference[:, b])
+                      for state in states]
+            choice[a, b] = int(np.argmin(scores))
+            accuracies[f"{method.domains[a]}->{method.domains[b]}"] = scores
+    return choice, accuracies
+
+
+def selected_teachers(args: argparse.Namespace, workdirs: dict[str, Path], report: dict):
+    """``--init selected``: the StarGAN runs of ``--restart-seeds`` (``--restart-steps`` each,
+    random starts, the config otherwise), and the run chosen for each pair by
+    :func:`select_per_pair` on the training split: ``(stacked params, choice)``."""
+    states, method, restarts = [], None, []
+    for seed in args.restart_seeds:
+        trainer = make_trainer(args, workdirs, seed, args.restart_steps)
+        trainer.train(args.restart_steps)
+        evaluation = evaluate(trainer, f"restart seed {seed}, after {args.restart_steps} "
+                                       "StarGAN steps (test split, not used to select)")
+        restarts.append({"seed": seed, "basin": evaluation["basin"],
+                         "summary": evaluation["summary"]})
+        states.append(trainer.state)
+        method = trainer.method
+    train = method.load_split(trainer.config.data.train_split, 0)
+    choice, accuracies = select_per_pair(method, states, train.images)
+    picks = {pair: args.restart_seeds[int(np.argmin(v))] for pair, v in accuracies.items()}
+    print("selected (restart seed per pair, by the two-sample test on training images): "
+          + ", ".join(f"{pair} {seed}" for pair, seed in picks.items()), flush=True)
+    report["restarts"] = restarts
+    report["selection"] = {"two_sample_accuracy": accuracies, "seed_per_pair": picks}
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves),
+                           *[state.models["generator"].params for state in states])
+    return stacked, jnp.asarray(choice)
+
+
 def evaluate(trainer: Trainer, tag: str) -> dict:
     metrics = trainer.evaluate()
     out = summary(metrics, trainer.method.domains)
@@ -231,28 +313,45 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="one run per seed (train.seed), the basins counted")
     p.add_argument("--two-sample", action="store_true",
                    help="classifier two-sample test per local pair at the end (no labels)")
+    p.add_argument("--restart-seeds", type=parse_seeds, default=parse_seeds("0-7"),
+                   metavar="0-7", help="--init selected: the seeds of its StarGAN runs")
+    p.add_argument("--restart-steps", type=int, default=2000,
+                   help="--init selected: StarGAN steps of each run")
     p.add_argument("--out", default=None, help="write every metric here as JSON")
     args = p.parse_args(argv)
-    for name in ("init_steps", "steps"):
+    if args.init == "selected" and args.seeds is not None:
+        p.error("--seeds repeats one start per seed; --init selected takes --restart-seeds")
+    if args.init == "selected" and len(args.restart_seeds) < 2:
+        p.error("--init selected chooses among runs: give --restart-seeds at least two seeds")
+    for name in ("init_steps", "steps", "restart_steps"):
         if getattr(args, name) < 0:
             p.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     return args
 
 
-def run(args: argparse.Namespace, workdirs: dict[str, Path], seed: int | None) -> dict:
-    """One start and its StarGAN steps (``train.seed=seed`` unless None): the report."""
-    steps = max(args.steps, 1)
+def make_trainer(args: argparse.Namespace, workdirs: dict[str, Path], seed: int | None,
+                 steps: int) -> Trainer:
+    """The config (``--config``, ``--set``) for ``steps`` steps, ``train.seed=seed`` unless None."""
+    steps = max(steps, 1)
     seeded = [] if seed is None else [f"train.seed={seed}"]
     config = load_config(args.config, [
         "train.progress=false", f"train.num_steps={steps}", f"train.log_every={steps}",
         "train.steps_per_dispatch=10", f"model.classifier_workdir={workdirs['classifier']}",
         f"model.domain_classifier_workdir={workdirs['domain_classifier']}", *args.overrides,
         *seeded])
-    trainer = Trainer(config, None)
-    report = {"seed": config.train.seed, "evaluations": {}}
+    return Trainer(config, None)
+
+
+def run(args: argparse.Namespace, workdirs: dict[str, Path], seed: int | None) -> dict:
+    """One start and its StarGAN steps (``train.seed=seed`` unless None): the report."""
+    report = {"evaluations": {}}
+    teachers = (selected_teachers(args, workdirs, report) if args.init == "selected"
+                else None)
+    trainer = make_trainer(args, workdirs, seed, args.steps)
+    report["seed"] = trainer.config.train.seed
     if args.init != "random" and args.init_steps > 0:
         params, loss = pretrain_generator(trainer, args.init, args.init_steps,
-                                          args.init_learning_rate)
+                                          args.init_learning_rate, teachers)
         report["init_final_l1"] = loss
         fresh = ModelState.create({"params": params}, trainer.method.g_tx)
         shardings = jax.tree.map(lambda a: a.sharding, trainer.state.models["generator"])

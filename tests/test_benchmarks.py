@@ -576,6 +576,7 @@ def test_stargan_basins_pretraining_and_summary():
         sys.path.remove(str(BENCHMARKS))
     from genjax.experiments import load_config
     from genjax.train.loop import Trainer
+    from genjax.train.method import load_split
 
     config = load_config("stargan_digits", ["train.progress=false", "model.base_features=8",
                                             "model.discriminator_features=8"])
@@ -621,6 +622,38 @@ def test_stargan_basins_pretraining_and_summary():
                 ["--seeds", "3-1"], ["--seeds", "0,0"], ["--seeds", "a"], ["--seeds", "-2"]):
         with pytest.raises(SystemExit):
             sb.parse_args(bad)
+    # --init selected: distillation towards the chosen run's translation, pair by pair
+    # (teachers: the start, and the identity-pretrained generator of the loop above, chosen)
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), before, params)
+    choice = jnp.ones((4, 4), jnp.int32)
+    _, first = sb.pretrain_generator(trainer, "selected", 1, 3e-3, (stacked, choice))
+    _, last = sb.pretrain_generator(trainer, "selected", 60, 3e-3, (stacked, choice))
+    assert math.isfinite(first) and last < 0.8 * first, (first, last)
+    with pytest.raises(ValueError, match="teachers"):
+        sb.pretrain_generator(trainer, "selected", 1, 3e-3)
+    with pytest.raises(ValueError, match="teachers"):
+        sb.pretrain_generator(trainer, "paired", 1, 3e-3, (stacked, choice))
+
+    # the selection picks, per pair, the run whose translations look like the target domain
+    class Views:  # run 0 translates right (colour inversion), run 1 does nothing
+        domains, max_value = ("original", "inverted"), 255.0
+
+        def translate(self, state, images, target):
+            return 1.0 - images if state == "inverts" else images
+
+    digits = load_config("vae_digits", [])
+    images = load_split(digits, digits.data.train_split, 0).images
+    picked, scores = sb.select_per_pair(Views(), ["inverts", "copies"], images, size=100)
+    assert picked.tolist() == [[0, 0], [0, 0]], scores
+    assert all(run[0] < 0.75 < run[1] for run in scores.values()), scores
+    with pytest.raises(ValueError, match="training images"):
+        sb.select_per_pair(Views(), ["inverts", "copies"], images[:150], size=100)
+    for bad in (["--init", "selected", "--seeds", "0-1"],
+                ["--init", "selected", "--restart-seeds", "3"],
+                ["--restart-steps", "-1"]):
+        with pytest.raises(SystemExit):
+            sb.parse_args(bad)
+
     # the two-sample test: chance for one distribution, near 1 for two far apart
     rng = np.random.default_rng(0)
     same = sb.two_sample_accuracy(rng.normal(size=(150, 16)), rng.normal(size=(150, 16)))
