@@ -154,6 +154,8 @@ def basin(out: dict, threshold: float = 0.8, lost: float = 0.3) -> str:
     """Which translation a run keeps, from :func:`summary`'s output (module docstring)."""
     if out["label_mean_local_pairs"] >= threshold:
         return "right"
+    if not {"original->inverted", "original->thick"} <= set(out["label_per_pair"]):
+        return "neither"  # the families need original, inverted and thick
     inversion = pair_mean(out["label_per_pair"], "original", "inverted")
     thick = pair_mean(out["label_per_pair"], "original", "thick")
     if inversion >= threshold and thick < lost:

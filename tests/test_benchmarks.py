@@ -616,6 +616,10 @@ def test_stargan_basins_pretraining_and_summary():
     assert sb.basin(sb.summary(thickener, domains)) == "thickener"
     assert sb.basin(sb.summary({**thickener, "label_accuracy_original_to_thick": 0.5},
                                domains)) == "neither"
+    two = {"label_accuracy_original_to_inverted": 0.9, "label_accuracy_inverted_to_original": 0.5}
+    assert sb.basin(sb.summary(two, ("original", "inverted"))) == "neither"
+    assert sb.basin(sb.summary({**two, "label_accuracy_inverted_to_original": 0.9},
+                               ("original", "inverted"))) == "right"
     assert sb.parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
     assert sb.parse_args(["--seeds", "2"]).seeds == [2]
     for bad in (["--steps", "-1"], ["--init-steps", "-5"], ["--init", "nope"],
