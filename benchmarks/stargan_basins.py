@@ -192,6 +192,13 @@ def two_sample_accuracy(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
     return float(cross_val_score(mlp, x, y, cv=folds).mean())
 
 
+def unit_views(method, images: np.ndarray) -> np.ndarray:
+    """Every view of ``method.domains`` of original pixels ``images``: ``(N, K, H, W, C)``
+    in [0, 1], as :meth:`paired_views` gives the eval split's."""
+    views = make_domain_views(images, None, method.domains, max_value=method.max_value)
+    return views.images / method.max_value
+
+
 def two_sample(trainer: Trainer, reference_size: int = 300) -> dict:
     """Per ordered pair of LOCAL: the two-sample accuracy of the translations of the eval
     images, and of their ground-truth views, against the target views of training images."""
@@ -200,8 +207,7 @@ def two_sample(trainer: Trainer, reference_size: int = 300) -> dict:
     train = method.load_split(trainer.config.data.train_split, 0)
     rng = np.random.default_rng(0)
     pick = rng.choice(len(train.images), min(reference_size, len(train.images)), replace=False)
-    reference = make_domain_views(train.images[pick], None, method.domains,
-                                  max_value=method.max_value).images / method.max_value
+    reference = unit_views(method, train.images[pick])
     out = {}
     for a in LOCAL:
         for b in LOCAL:
@@ -241,8 +247,7 @@ def select_per_pair(method, states: list, images: np.ndarray, size: int = 300) -
     order = rng.permutation(len(images))
     if len(order) < 2 * size:
         raise ValueError(f"selection needs {2 * size} training images, got {len(order)}")
-    views = make_domain_views(images[order[:2 * size]], None, method.domains,
-                              max_value=method.max_value).images / method.max_value
+    views = unit_views(method, images[order[:2 * size]])
     source, reference = views[:size], views[size:]
     k = len(method.domains)
     choice, accuracies = np.zeros((k, k), np.int32), {}
